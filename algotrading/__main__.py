@@ -1,0 +1,3 @@
+from algotrading.cli import main
+
+raise SystemExit(main())

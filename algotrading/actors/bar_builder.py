@@ -1,0 +1,38 @@
+"""The bar-builder actor: quotes into time bars (mid prices), short bars into longer ones."""
+
+from __future__ import annotations
+
+from algotrading.data.bars import BarAggregator
+from algotrading.messages import Bar, Quote, Timer
+from algotrading.runtime.actor import Actor
+
+
+class BarBuilderActor(Actor):
+    emits = (Bar,)
+
+    def __init__(self, name: str = "bar_builder", *, interval_ns: int) -> None:
+        super().__init__(name)
+        self.interval_ns = interval_ns
+        self._aggregators: dict[str, BarAggregator] = {}
+
+    def _agg(self, instrument: str) -> BarAggregator:
+        agg = self._aggregators.get(instrument)
+        if agg is None:
+            agg = self._aggregators[instrument] = BarAggregator(instrument, self.interval_ns)
+        return agg
+
+    async def _emit(self, bar: Bar | None) -> None:
+        if bar is not None:
+            self.log.debug("bar_closed", instrument=bar.instrument, ts_open=bar.ts_open,
+                           close=bar.close)
+            await self.send(bar)
+
+    async def on_quote(self, msg: Quote) -> None:
+        await self._emit(self._agg(msg.instrument).on_price(msg.ts_event, msg.mid))
+
+    async def on_bar(self, msg: Bar) -> None:
+        await self._emit(self._agg(msg.instrument).on_bar(msg))
+
+    async def on_timer(self, msg: Timer) -> None:
+        for agg in self._aggregators.values():
+            await self._emit(agg.on_time(msg.ts_event))

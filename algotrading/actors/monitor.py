@@ -1,0 +1,88 @@
+"""The monitor: sees everything that matters to an operator — orders, fills, positions, equity,
+refusals, alerts, actor failures — logs it, and keeps the session's ledger and counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from algotrading.backtest.ledger import Ledger
+from algotrading.messages import (
+    AccountState,
+    ActorFailed,
+    Alert,
+    AlertLevel,
+    Fill,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderDenied,
+    OrderRejected,
+    Position,
+    RiskState,
+)
+from algotrading.runtime.actor import Actor
+from algotrading.state.journal import Journal
+
+
+class MonitorActor(Actor):
+    def __init__(self, name: str = "monitor", *, ledger: Ledger, journal: Journal | None = None,
+                 summary_every_ns: int = 0) -> None:
+        super().__init__(name)
+        self.ledger = ledger
+        self.journal = journal
+        self.summary_every_ns = summary_every_ns
+        self._last_summary_ns = 0
+        self.counts: Counter[str] = Counter()
+
+    async def on_order(self, msg: Order) -> None:
+        self.counts["orders"] += 1
+        self.ledger.record_order(msg)
+
+    async def on_order_accepted(self, msg: OrderAccepted) -> None:
+        self.ledger.order_status[msg.client_order_id] = "ACCEPTED"
+
+    async def on_fill(self, msg: Fill) -> None:
+        self.counts["fills"] += 1
+        self.ledger.record_fill(msg)
+        self.log.info("filled", client_order_id=msg.client_order_id, instrument=msg.instrument,
+                      side=msg.side, quantity=msg.quantity, price=msg.price,
+                      commission=msg.commission)
+
+    async def on_position(self, msg: Position) -> None:
+        self.log.info("position", instrument=msg.instrument, quantity=msg.quantity,
+                      avg_price=msg.avg_price, realized_pnl=round(msg.realized_pnl, 2))
+
+    async def on_account_state(self, msg: AccountState) -> None:
+        self.ledger.record_account(msg)
+        if self.journal is not None:
+            self.journal.append(msg)
+        if self.summary_every_ns and msg.ts_event - self._last_summary_ns >= self.summary_every_ns:
+            self._last_summary_ns = msg.ts_event
+            self.log.info("account", equity=round(msg.equity, 2), balance=round(msg.balance, 2),
+                          margin_used=round(msg.margin_used, 2))
+
+    async def on_order_denied(self, msg: OrderDenied) -> None:
+        self.counts[f"denied:{msg.code}"] += 1
+        self.ledger.denials.append(msg)
+
+    async def on_order_rejected(self, msg: OrderRejected) -> None:
+        self.counts[f"rejected:{msg.code}"] += 1
+        self.ledger.rejections.append(msg)
+        self.ledger.order_status[msg.client_order_id] = "REJECTED"
+
+    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+        self.ledger.order_status[msg.client_order_id] = "CANCELLED"
+
+    async def on_risk_state(self, msg: RiskState) -> None:
+        self.log.warning("risk_state", state=msg.state, reason=msg.reason)
+
+    async def on_alert(self, msg: Alert) -> None:
+        self.ledger.alerts.append(msg)
+        self.log.warning("alert", level=msg.level, code=msg.code, text=msg.text)
+
+    async def on_actor_failed(self, msg: ActorFailed) -> None:
+        self.counts[f"failed:{msg.actor}"] += 1
+        level = AlertLevel.CRITICAL if msg.action == "escalate" else AlertLevel.WARNING
+        self.ledger.alerts.append(Alert(ts_event=msg.ts_event, level=level,
+                                        code=f"actor_{msg.action}", text=msg.error,
+                                        source=msg.actor))

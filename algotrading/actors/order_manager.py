@@ -1,0 +1,134 @@
+"""The order manager: turns approved intents into orders with deterministic client ids,
+writes each one ahead (durably, when a store is attached) before it is sent, follows every order
+through the venue's events, and keeps the position book from fills.
+
+A restarted order manager starts from the venue's positions (the venue is the truth) and a new
+id prefix, so it can never reuse a client order id of its predecessor."""
+
+from __future__ import annotations
+
+from algotrading.data.instruments import InstrumentSpec
+from algotrading.messages import (
+    ApprovedOrder,
+    Command,
+    Fill,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    Side,
+    SubmitOrder,
+)
+from algotrading.runtime.actor import Actor
+from algotrading.sim.accounting import PositionState, apply_fill
+from algotrading.state.journal import Journal
+
+
+class OrderManagerActor(Actor):
+    emits = (SubmitOrder, Order, Fill, Position, OrderRejected, OrderAccepted,
+             OrderCancelled)
+
+    def __init__(
+        self,
+        name: str = "order_manager",
+        *,
+        id_prefix: str,
+        instruments: dict[str, InstrumentSpec],
+        journal: Journal | None = None,
+        book: dict[str, PositionState] | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.id_prefix = id_prefix
+        self.instruments = instruments
+        self.journal = journal
+        self._seq = 0
+        self.orders: dict[str, Order] = {}
+        self.status: dict[str, str] = {}
+        self.filled: dict[str, float] = {}
+        self.book: dict[str, PositionState] = dict(book or {})
+
+    def next_client_id(self) -> str:
+        self._seq += 1
+        return f"{self.id_prefix}-{self._seq:06d}"
+
+    async def on_approved_order(self, msg: ApprovedOrder) -> None:
+        intent = msg.intent
+        spec = self.instruments[intent.instrument]
+        quantity = spec.round_quantity(intent.quantity)
+        await self._submit(Order(
+            ts_event=self.clock.now_ns(), client_order_id=self.next_client_id(),
+            strategy_id=intent.strategy_id, instrument=intent.instrument, side=intent.side,
+            quantity=quantity, order_type=intent.order_type, limit_price=intent.limit_price,
+            stop_price=intent.stop_price, time_in_force=intent.time_in_force))
+
+    async def _submit(self, order: Order) -> None:
+        if self.journal is not None:
+            self.journal.write_ahead(order)  # durable before it leaves
+        self.orders[order.client_order_id] = order
+        self.status[order.client_order_id] = "SUBMITTED"
+        self.log.info("order_submitted", client_order_id=order.client_order_id,
+                      instrument=order.instrument, side=order.side, quantity=order.quantity)
+        await self.send(order)
+        await self.send(SubmitOrder(ts_event=order.ts_event, order=order))
+        submitted = OrderSubmitted(ts_event=order.ts_event, client_order_id=order.client_order_id)
+        if self.journal is not None:
+            self.journal.append(submitted)
+
+    async def on_order_accepted(self, msg: OrderAccepted) -> None:
+        self.status[msg.client_order_id] = "ACCEPTED"
+        self._journal(msg)
+        await self.send(msg)
+
+    async def on_order_rejected(self, msg: OrderRejected) -> None:
+        self.status[msg.client_order_id] = "REJECTED"
+        self._journal(msg)
+        self.log.warning("order_rejected", client_order_id=msg.client_order_id, code=msg.code,
+                         reason=msg.reason)
+        await self.send(msg)
+
+    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+        self.status[msg.client_order_id] = "CANCELLED"
+        self._journal(msg)
+        await self.send(msg)
+
+    async def on_fill(self, msg: Fill) -> None:
+        self._journal(msg)
+        order = self.orders.get(msg.client_order_id)
+        filled = self.filled.get(msg.client_order_id, 0.0) + msg.quantity
+        self.filled[msg.client_order_id] = filled
+        if order is not None:
+            done = filled >= order.quantity - 1e-9
+            self.status[msg.client_order_id] = "FILLED" if done else "PARTIALLY_FILLED"
+        old = self.book.get(msg.instrument, PositionState())
+        new, realized = apply_fill(old, msg.side, msg.quantity, msg.price)
+        self.book[msg.instrument] = new
+        position = Position(ts_event=msg.ts_event, instrument=msg.instrument,
+                            quantity=new.quantity, avg_price=new.avg_price, realized_pnl=realized)
+        self._journal(position)
+        await self.send(msg)
+        await self.send(position)
+
+    async def on_command(self, msg: Command) -> None:
+        if msg.name != "flatten":
+            self.log.warning("command_ignored", command=msg.name)
+            return
+        for instrument, position in sorted(self.book.items()):
+            if position.is_flat:
+                continue
+            side = Side.SELL if position.quantity > 0 else Side.BUY
+            self.log.warning("flatten", instrument=instrument, quantity=position.quantity)
+            await self._submit(Order(
+                ts_event=self.clock.now_ns(), client_order_id=self.next_client_id(),
+                strategy_id="flatten", instrument=instrument, side=side,
+                quantity=abs(position.quantity)))
+
+    def open_orders(self) -> list[Order]:
+        return [o for cid, o in self.orders.items()
+                if self.status.get(cid) in ("SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")]
+
+    def _journal(self, msg: Fill | Position | OrderAccepted | OrderRejected | OrderCancelled
+                 ) -> None:
+        if self.journal is not None:
+            self.journal.append(msg)

@@ -1,0 +1,53 @@
+"""The simulated venue as an actor: market data and order commands in, order events and
+account states out. The exchange object is handed in, so it survives a restart of this actor
+the way a real venue survives a reconnect."""
+
+from __future__ import annotations
+
+from algotrading.messages import (
+    AccountState,
+    Bar,
+    CancelOrder,
+    Fill,
+    Message,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    Quote,
+    SubmitOrder,
+)
+from algotrading.runtime.actor import Actor
+from algotrading.sim.exchange import SimExchange
+
+
+class SimVenueActor(Actor):
+    emits = (OrderAccepted, OrderRejected, OrderCancelled, Fill, AccountState)
+
+    def __init__(self, name: str = "venue", *, exchange: SimExchange,
+                 account_every_ns: int = 0) -> None:
+        super().__init__(name)
+        self.exchange = exchange
+        self.account_every_ns = account_every_ns
+        self._last_account_ns = 0
+
+    async def _send_all(self, messages: list[Message]) -> None:
+        for msg in messages:
+            await self.send(msg)
+
+    async def on_bar(self, msg: Bar) -> None:
+        await self._send_all(self.exchange.on_bar(msg))
+
+    async def on_quote(self, msg: Quote) -> None:
+        out = self.exchange.on_quote(msg)
+        if not out and self.account_every_ns and (
+                msg.ts_event - self._last_account_ns >= self.account_every_ns):
+            out = [self.exchange.account_state(msg.ts_event)]
+        if out:
+            self._last_account_ns = msg.ts_event
+        await self._send_all(out)
+
+    async def on_submit_order(self, msg: SubmitOrder) -> None:
+        await self._send_all(self.exchange.submit(msg.order, self.clock.now_ns()))
+
+    async def on_cancel_order(self, msg: CancelOrder) -> None:
+        await self._send_all(self.exchange.cancel(msg.client_order_id, self.clock.now_ns()))

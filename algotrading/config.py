@@ -1,0 +1,363 @@
+"""Configuration: the three YAML files of ``config/`` validated by msgspec schemas.
+
+Embedded defaults live in ``algotrading/defaults/``; a ``--config DIR`` overrides them file by
+file and key by key (a user file may hold only the keys it changes). Every problem is reported
+before anything starts, as a :class:`~algotrading.errors.ConfigError` naming the file, the key
+path (``supervisor.max_restarts``), its line, and what was expected. Secrets never come from
+YAML: only from the environment or a ``.env`` file (see :class:`Secrets`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
+from algotrading.errors import ConfigError
+
+FILES = ("system.yaml", "market.yaml", "model.yaml")
+
+
+class _Schema(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Escalation(enum.StrEnum):
+    HALT = "halt"
+    FLATTEN = "flatten"
+
+
+class LogFormat(enum.StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class AccountConfig(_Schema):
+    currency: str = "USD"
+    initial_cash: float = 100_000.0
+
+
+class RuntimeConfig(_Schema):
+    queue_size: int = 1024
+    uvloop: bool = True
+    drain_timeout_seconds: float = 3.0
+
+
+class SupervisorConfig(_Schema):
+    max_restarts: int = 3
+    within_seconds: float = 60.0
+    backoff_initial_seconds: float = 0.2
+    backoff_max_seconds: float = 5.0
+    on_escalation: Escalation = Escalation.HALT
+
+
+class FeedConfig(_Schema):
+    source: str = "synthetic"  # synthetic | csv
+    path: str = ""
+    speed: float = 1.0
+    seed: int = 42
+    rate_hz: float = 4.0
+    start: str = "2024-01-08T08:00:00Z"
+
+
+class CostConfig(_Schema):
+    spread_pips: float = 0.0
+    slippage_pips: float = 0.0
+    commission_per_unit: float = 0.0
+    commission_bps: float = 0.0
+
+
+class VenueConfig(_Schema):
+    kind: str = "simulated"
+    costs: CostConfig = CostConfig()
+
+
+class StrategyConfig(_Schema):
+    name: str = "sma_cross"
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RiskConfig(_Schema):
+    max_order_quantity: float = 10_000_000.0
+    max_position_quantity: float = 10_000_000.0
+
+
+class LogConfig(_Schema):
+    level: str = "info"
+    format: LogFormat = LogFormat.AUTO
+
+
+class SystemConfig(_Schema):
+    account: AccountConfig = AccountConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    feed: FeedConfig = FeedConfig()
+    venue: VenueConfig = VenueConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    risk: RiskConfig = RiskConfig()
+    log: LogConfig = LogConfig()
+
+
+class MarketConfig(_Schema):
+    instruments: list[str] = msgspec.field(default_factory=lambda: ["EUR_USD"])
+    bar_interval: str = "1m"
+    specs: list[InstrumentSpec] = msgspec.field(default_factory=list)
+
+
+class ModelSpec(_Schema):
+    kind: str = "none"
+    path: str = ""
+
+
+class ModelConfig(_Schema):
+    model: ModelSpec = ModelSpec()
+    features: list[str] = msgspec.field(default_factory=list)
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    system: SystemConfig
+    market: MarketConfig
+    model: ModelConfig
+    source: str  # where it was read from, for messages
+
+    @property
+    def bar_interval_ns(self) -> int:
+        return parse_duration_ns(self.market.bar_interval)
+
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        for spec in self.market.specs:
+            if spec.symbol == symbol:
+                return spec
+        return BUILTIN_INSTRUMENTS[symbol]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "system": msgspec.to_builtins(self.system),
+            "market": msgspec.to_builtins(self.market),
+            "model": msgspec.to_builtins(self.model),
+        }
+
+
+_SCHEMAS: dict[str, type[_Schema]] = {
+    "system.yaml": SystemConfig,
+    "market.yaml": MarketConfig,
+    "model.yaml": ModelConfig,
+}
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
+
+def parse_duration_ns(text: str) -> int:
+    """``"500ms"``, ``"15s"``, ``"5m"``, ``"1h"``, ``"1d"`` as integer nanoseconds."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"expected a positive duration like 30s, 5m or 1h, got {text!r}")
+    return int(match.group(1)) * _UNIT_NS[match.group(2)]
+
+
+def load_config(config_dir: str | Path | None = None) -> Config:
+    """Embedded defaults, overlaid with the files of ``config_dir`` when given."""
+    parts: dict[str, _Schema] = {}
+    for name in FILES:
+        default_text = resources.files("algotrading.defaults").joinpath(name).read_text()
+        data = _parse_yaml(default_text, f"<embedded defaults>/{name}")
+        text, label = default_text, f"<embedded defaults>/{name}"
+        if config_dir is not None:
+            path = Path(config_dir) / name
+            if path.is_file():
+                text, label = path.read_text(encoding="utf-8"), str(path)
+                data = _merge(data, _parse_yaml(text, label))
+        parts[name] = _validate(name, data, text, label)
+    config = Config(
+        system=parts["system.yaml"],  # type: ignore[arg-type]
+        market=parts["market.yaml"],  # type: ignore[arg-type]
+        model=parts["model.yaml"],  # type: ignore[arg-type]
+        source=str(config_dir) if config_dir else "<embedded defaults>",
+    )
+    _check_semantics(config, config_dir)
+    return config
+
+
+def _parse_yaml(text: str, label: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(label, "", f"not valid YAML ({getattr(exc, 'problem', exc)})", line)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(label, "", f"expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Key-by-key overlay. A strategy named anew brings its own params, not the old ones."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        replace_params = key == "strategy" and isinstance(value, dict) and "name" in value
+        if isinstance(old, dict) and isinstance(value, dict) and not replace_params:
+            merged[key] = _merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
+
+
+def _validate(name: str, data: dict[str, Any], text: str, label: str) -> _Schema:
+    try:
+        return msgspec.convert(data, _SCHEMAS[name], strict=True)
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        assert match is not None
+        problem, path = match.group("problem"), (match.group("path") or "").lstrip(".")
+        unknown = _UNKNOWN.match(problem)
+        if unknown:
+            path = f"{path}.{unknown.group('field')}".lstrip(".")
+            allowed = _allowed_keys(_SCHEMAS[name], path.rsplit(".", 1)[0] if "." in path else "")
+            problem = "unknown key" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
+            if re.search(r"token|secret|password|webhook", path, re.I):
+                problem += " (secrets come only from the environment or a .env file)"
+        else:
+            problem = problem[0].lower() + problem[1:]
+        raise ConfigError(label, path, problem, _line_of(text, path)) from None
+
+
+def _allowed_keys(schema: type[msgspec.Struct], path: str) -> list[str]:
+    node: Any = schema
+    for part in filter(None, re.split(r"\.|\[\d+\]", path)):
+        fields = {f.name: f.type for f in msgspec.structs.fields(node)}
+        node = fields.get(part)
+        while isinstance(node, type) is False and hasattr(node, "__args__"):
+            node = next((a for a in node.__args__ if isinstance(a, type)), None)
+        if not (isinstance(node, type) and issubclass(node, msgspec.Struct)):
+            return []
+    return sorted(f.name for f in msgspec.structs.fields(node))
+
+
+def _line_of(text: str, path: str) -> int | None:
+    """The 1-based line of ``path`` in the YAML text, or of its closest existing parent."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in filter(None, re.split(r"\.|(\[\d+\])", path)):
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == part]
+            if not found:
+                break
+            key, node = found[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and part.startswith("["):
+            index = int(part[1:-1])
+            if index >= len(node.value):
+                break
+            node = node.value[index]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
+    """Rules a schema cannot say: value ranges, names that must exist, cross-file links."""
+
+    def fail(file: str, key: str, problem: str) -> None:
+        label = str(Path(config_dir) / file) if config_dir else f"<embedded defaults>/{file}"
+        text = Path(label).read_text() if config_dir and Path(label).is_file() else ""
+        raise ConfigError(label, key, problem, _line_of(text, key) if text else None)
+
+    system, market = config.system, config.market
+    try:
+        parse_duration_ns(market.bar_interval)
+    except ValueError as exc:
+        fail("market.yaml", "bar_interval", str(exc))
+    known = {spec.symbol for spec in market.specs} | set(BUILTIN_INSTRUMENTS)
+    for i, symbol in enumerate(market.instruments):
+        if normalize_symbol(symbol) not in known:
+            fail("market.yaml", f"instruments[{i}]",
+                 f"unknown instrument {symbol!r}; add its spec under 'specs' or use one of "
+                 f"{', '.join(sorted(BUILTIN_INSTRUMENTS))}")
+    if not market.instruments:
+        fail("market.yaml", "instruments", "expected at least one instrument")
+    if system.runtime.queue_size < 1:
+        fail("system.yaml", "runtime.queue_size", "expected an integer >= 1")
+    if system.supervisor.max_restarts < 0:
+        fail("system.yaml", "supervisor.max_restarts", "expected an integer >= 0")
+    if system.supervisor.within_seconds <= 0:
+        fail("system.yaml", "supervisor.within_seconds", "expected a number > 0")
+    if system.feed.source not in ("synthetic", "csv"):
+        fail("system.yaml", "feed.source", f"expected 'synthetic' or 'csv', got {system.feed.source!r}")
+    if system.feed.source == "csv" and not system.feed.path:
+        fail("system.yaml", "feed.path", "expected the CSV file to replay when feed.source is csv")
+    if system.feed.speed <= 0:
+        fail("system.yaml", "feed.speed", "expected a number > 0")
+    if system.account.initial_cash <= 0:
+        fail("system.yaml", "account.initial_cash", "expected a number > 0")
+    if system.venue.kind != "simulated":
+        fail("system.yaml", "venue.kind", f"expected 'simulated', got {system.venue.kind!r}")
+    if system.log.level.lower() not in ("debug", "info", "warning", "error"):
+        fail("system.yaml", "log.level", "expected one of debug, info, warning, error")
+    if config.model.model.kind not in ("none",):
+        fail("model.yaml", "model.kind", f"expected 'none', got {config.model.model.kind!r}")
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+SECRET_ENV = {
+    "oanda_token": "ALGOTRADING_OANDA_TOKEN",
+    "telegram_bot_token": "ALGOTRADING_TELEGRAM_BOT_TOKEN",
+    "slack_webhook_url": "ALGOTRADING_SLACK_WEBHOOK_URL",
+}
+
+
+def load_secrets(env_file: str | Path | None = None) -> dict[str, Secret]:
+    """Secrets from the environment, then from ``env_file`` (``.env``) for names not set.
+    The environment wins, as systemd's ``EnvironmentFile=`` would have set it."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        values = dotenv_values(env_file)
+    secrets = {}
+    for name, env in SECRET_ENV.items():
+        value = os.environ.get(env) or values.get(env) or ""
+        secrets[name] = Secret(value)
+    return secrets

@@ -1,0 +1,112 @@
+"""``algotrading run``: the daemon. Builds the actor graph, opens the state store, starts the
+market-data and clock sources under the live runtime, and shuts down gracefully on SIGTERM /
+SIGINT: stop the feed, drain the inboxes, flush the store, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from algotrading.adapters.replay import ReplayClock, paced, ticks
+from algotrading.config import Config
+from algotrading.daemon.wiring import Session, build_session
+from algotrading.data.instruments import normalize_symbol
+from algotrading.log import get_logger
+from algotrading.messages import Message
+from algotrading.runtime.live import LiveRuntime, Source
+from algotrading.state.store import StateStore
+from algotrading.strategies.registry import build_strategy
+from algotrading.timestamps import parse_utc
+
+DB_NAME = "algotrading.sqlite"
+
+
+@dataclass
+class RunSummary:
+    exit_code: int
+    reason: str
+    session_id: str
+    orders: int
+    fills: int
+    equity: float | None
+    positions: dict[str, float]
+
+
+def market_data(config: Config, start_ns: int) -> Iterator[Message]:
+    """The inputs of a paper session on the configured feed, in data time."""
+    feed = config.system.feed
+    symbol = normalize_symbol(config.market.instruments[0])
+    if feed.source == "csv":
+        from algotrading.adapters.csv_bars import iter_bars
+
+        yield from iter_bars(feed.path, instrument=symbol)
+        return
+    from algotrading.data.synthetic import synthetic_quotes
+
+    spec = config.instrument(symbol)
+    yield from synthetic_quotes(symbol, start_ns, feed.seed, rate_hz=feed.rate_hz,
+                                pip_size=spec.pip_size, price_precision=spec.price_precision)
+
+
+async def run_daemon(config: Config, state_dir: Path, *, duration_s: float | None = None,
+                     speed: float | None = None) -> RunSummary:
+    log = get_logger("daemon")
+    feed = config.system.feed
+    strategy = build_strategy(config.system.strategy.name, config.system.strategy.params,
+                              where="system.yaml: strategy")
+    symbols = [normalize_symbol(s) for s in config.market.instruments]
+    instruments = {s: config.instrument(s) for s in symbols}
+    start_ns = parse_utc(feed.start)
+    clock = ReplayClock(start_ns, speed if speed is not None else feed.speed)
+
+    store = StateStore.open(state_dir / DB_NAME)
+    session_id = f"p{clock.wall_start_ns // 1_000_000_000:x}"
+    store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
+    session: Session | None = None
+    try:
+        session = build_session(config, strategy, instruments,
+                                bar_interval_ns=config.bar_interval_ns, id_prefix=session_id,
+                                journal=store, summary_every_ns=5 * 10**9,
+                                account_every_ns=10**9)
+        runtime = LiveRuntime(
+            session.graph, clock, session.policy,
+            queue_size=config.system.runtime.queue_size,
+            drain_timeout_s=config.system.runtime.drain_timeout_seconds,
+            escalation_commands=_escalation_commands(config))
+
+        def open_feed() -> AsyncIterator[Message]:
+            return paced(market_data(config, start_ns), clock)
+
+        runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
+        runtime.add_source(Source("clock", lambda: ticks(clock, 0.25), "bar_builder"))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runtime.request_stop, f"signal {sig.name}")
+        log.info("started", session=session_id, strategy=strategy.name,
+                 params=msgspec.to_builtins(strategy.params), instruments=symbols,
+                 feed=feed.source, speed=clock.speed, state=str(state_dir / DB_NAME))
+        try:
+            code = await runtime.run(duration_s)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+    finally:
+        store.close()
+    ledger = session.ledger
+    return RunSummary(
+        exit_code=code, reason=runtime.stop_reason, session_id=session_id,
+        orders=len(ledger.orders), fills=len(ledger.fills),
+        equity=ledger.last_account.equity if ledger.last_account else None,
+        positions={s: session.exchange.position(s).quantity for s in symbols})
+
+
+def _escalation_commands(config: Config) -> tuple[tuple[str, str], ...]:
+    commands: tuple[tuple[str, str], ...] = (("risk", "halt"),)
+    if config.system.supervisor.on_escalation == "flatten":
+        commands += (("order_manager", "flatten"),)
+    return commands

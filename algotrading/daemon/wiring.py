@@ -1,0 +1,150 @@
+"""The one actor graph of the design, as data. Backtest, replay, paper and live all build it
+here; they differ only in the runtime that delivers messages and the adapters handed in."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from algotrading.actors.bar_builder import BarBuilderActor
+from algotrading.actors.feed import FeedActor
+from algotrading.actors.model import ModelActor
+from algotrading.actors.monitor import MonitorActor
+from algotrading.actors.order_manager import OrderManagerActor
+from algotrading.actors.risk import RiskActor
+from algotrading.actors.strategy import StrategyActor
+from algotrading.actors.venue import SimVenueActor
+from algotrading.backtest.ledger import Ledger
+from algotrading.config import Config
+from algotrading.data.instruments import InstrumentSpec
+from algotrading.messages import (
+    AccountState,
+    ActorFailed,
+    Alert,
+    ApprovedOrder,
+    Bar,
+    Fill,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderDenied,
+    OrderIntent,
+    OrderRejected,
+    Position,
+    Prediction,
+    Quote,
+    RiskState,
+    SubmitOrder,
+    Timer,
+)
+from algotrading.risk.checks import RiskLimits, TradingSwitch
+from algotrading.runtime.graph import ActorSpec, Graph, Route
+from algotrading.runtime.supervision import RestartPolicy
+from algotrading.sim.accounting import PositionState
+from algotrading.sim.exchange import CostModel, SimExchange
+from algotrading.state.journal import Journal
+from algotrading.strategies.registry import StrategyFactory
+
+# Order matters where one message goes to several actors: the venue sees a bar before the
+# bar-builder, so orders decided on the previous bar fill at this bar's open before any
+# strategy sees this bar's close.
+ROUTES: tuple[Route, ...] = (
+    Route("feed", Quote, ("venue", "bar_builder")),
+    Route("feed", Bar, ("venue", "bar_builder")),
+    Route("clock", Timer, ("bar_builder",)),
+    Route("bar_builder", Bar, ("model", "strategy", "risk")),
+    Route("model", Prediction, ("strategy",)),
+    Route("strategy", OrderIntent, ("risk",)),
+    Route("risk", ApprovedOrder, ("order_manager",)),
+    Route("risk", OrderDenied, ("strategy", "monitor")),
+    Route("risk", RiskState, ("monitor",)),
+    Route("order_manager", Order, ("risk", "monitor")),
+    Route("order_manager", SubmitOrder, ("venue",)),
+    Route("order_manager", Fill, ("strategy", "risk", "monitor")),
+    Route("order_manager", Position, ("strategy", "risk", "monitor")),
+    Route("order_manager", OrderRejected, ("strategy", "risk", "monitor")),
+    Route("order_manager", OrderAccepted, ("monitor",)),
+    Route("order_manager", OrderCancelled, ("risk", "monitor")),
+    Route("venue", OrderAccepted, ("order_manager",)),
+    Route("venue", OrderRejected, ("order_manager",)),
+    Route("venue", OrderCancelled, ("order_manager",)),
+    Route("venue", Fill, ("order_manager",)),
+    Route("venue", AccountState, ("risk", "monitor")),
+    Route("supervisor", ActorFailed, ("monitor",)),
+    Route("supervisor", Alert, ("monitor",)),
+)
+
+
+@dataclass
+class Session:
+    """What a run is made of, kept outside the actors so that restarts do not lose it."""
+
+    graph: Graph
+    exchange: SimExchange
+    ledger: Ledger
+    instruments: dict[str, InstrumentSpec]
+    policy: RestartPolicy
+    switch: TradingSwitch
+
+
+def restart_policy(config: Config) -> RestartPolicy:
+    sup = config.system.supervisor
+    return RestartPolicy(
+        max_restarts=sup.max_restarts,
+        within_ns=int(sup.within_seconds * 1e9),
+        backoff_initial_ns=int(sup.backoff_initial_seconds * 1e9),
+        backoff_max_ns=int(sup.backoff_max_seconds * 1e9),
+    )
+
+
+def cost_model(config: Config) -> CostModel:
+    c = config.system.venue.costs
+    return CostModel(spread_pips=c.spread_pips, slippage_pips=c.slippage_pips,
+                     commission_per_unit=c.commission_per_unit, commission_bps=c.commission_bps)
+
+
+def build_session(
+    config: Config,
+    strategy: StrategyFactory,
+    instruments: dict[str, InstrumentSpec],
+    *,
+    bar_interval_ns: int,
+    id_prefix: str,
+    journal: Journal | None = None,
+    summary_every_ns: int = 0,
+    account_every_ns: int = 0,
+) -> Session:
+    exchange = SimExchange(instruments, account_currency=config.system.account.currency,
+                           initial_cash=config.system.account.initial_cash,
+                           costs=cost_model(config))
+    ledger = Ledger()
+    limits = RiskLimits(max_order_quantity=config.system.risk.max_order_quantity,
+                        max_position_quantity=config.system.risk.max_position_quantity)
+    switch = TradingSwitch()
+    generation = itertools.count()
+
+    def positions() -> dict[str, PositionState]:
+        return {s: exchange.position(s) for s in instruments if not exchange.position(s).is_flat}
+
+    def order_manager() -> OrderManagerActor:
+        gen = next(generation)
+        return OrderManagerActor(id_prefix=id_prefix if gen == 0 else f"{id_prefix}r{gen}",
+                                 instruments=instruments, journal=journal, book=positions())
+
+    specs = [
+        ActorSpec("feed", lambda: FeedActor(journal=journal)),
+        ActorSpec("bar_builder", lambda: BarBuilderActor(interval_ns=bar_interval_ns)),
+        ActorSpec("model", lambda: ModelActor(kind=config.model.model.kind)),
+        ActorSpec("strategy", lambda: StrategyActor(
+            strategy_id=strategy.name, make_rule=strategy.make_rule, instruments=instruments)),
+        ActorSpec("risk", lambda: RiskActor(
+            limits=limits, switch=switch,
+            positions={s: p.quantity for s, p in positions().items()})),
+        ActorSpec("order_manager", order_manager),
+        ActorSpec("venue", lambda: SimVenueActor(exchange=exchange,
+                                                 account_every_ns=account_every_ns)),
+        ActorSpec("monitor", lambda: MonitorActor(ledger=ledger, journal=journal,
+                                                  summary_every_ns=summary_every_ns)),
+    ]
+    return Session(graph=Graph(specs, ROUTES), exchange=exchange, ledger=ledger,
+                   instruments=instruments, policy=restart_policy(config), switch=switch)

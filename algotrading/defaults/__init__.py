@@ -1,0 +1,1 @@
+"""Embedded default configuration (the same files as the repository's config/)."""

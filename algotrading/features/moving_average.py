@@ -1,0 +1,41 @@
+"""Simple moving average, in its two forms: over a whole array (research, tests) and one value
+at a time (live and backtest). Both sum the window exactly (``math.fsum``) and divide once, so
+they agree bit for bit and a crossing decided on equal averages is the same in both."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def sma(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """SMA of ``values``; NaN until ``window`` values are known (its warm-up)."""
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    out = np.full(len(values), np.nan)
+    for end in range(window, len(values) + 1):
+        out[end - 1] = math.fsum(values[end - window : end]) / window
+    return out
+
+
+class RollingSma:
+    """The incremental SMA: :meth:`update` returns the average once ``window`` values are in."""
+
+    def __init__(self, window: int) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.window = window
+        self._values: deque[float] = deque(maxlen=window)
+
+    def update(self, value: float) -> float | None:
+        self._values.append(value)
+        if len(self._values) < self.window:
+            return None
+        return math.fsum(self._values) / self.window
+
+    @property
+    def ready(self) -> bool:
+        return len(self._values) == self.window

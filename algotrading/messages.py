@@ -1,0 +1,329 @@
+"""The vocabulary of the system: every message that crosses an actor boundary.
+
+Messages are frozen, tagged ``msgspec.Struct`` values. Times are integer nanoseconds since the
+epoch, UTC: ``ts_event`` is when the thing happened (at the venue, in the data), ``ts_recv`` when
+this process learnt of it. They encode to msgpack for the journal and to JSON for the admin
+socket and logs, and decode back to the same value with :func:`decode_msgpack` /
+:func:`decode_json`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+
+
+class TimeInForce(enum.StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTD = "GTD"
+
+
+class TradingState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class AlertLevel(enum.StrEnum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+
+class Message(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Base of every message. ``ts_recv`` defaults to ``ts_event`` semantics when zero."""
+
+    ts_event: int
+    ts_recv: int = 0
+
+
+# --- market data -------------------------------------------------------------------------------
+
+
+class Quote(Message, frozen=True, kw_only=True):
+    instrument: str
+    bid: float
+    ask: float
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2.0
+
+
+class Trade(Message, frozen=True, kw_only=True):
+    instrument: str
+    price: float
+    size: float
+    aggressor: Side | None = None
+    trade_id: str = ""
+
+
+class Bar(Message, frozen=True, kw_only=True):
+    """An OHLCV bar. ``ts_open`` is its open time (the time vendors print for a bar);
+    ``ts_event`` is its close, ``ts_open + interval_ns``, the moment it became known."""
+
+    instrument: str
+    interval_ns: int
+    ts_open: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+
+
+class Timer(Message, frozen=True, kw_only=True):
+    """A clock tick, so that time-driven work (closing a bar) happens without new data."""
+
+    name: str = "tick"
+
+
+class Heartbeat(Message, frozen=True, kw_only=True):
+    source: str
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+class Features(Message, frozen=True, kw_only=True):
+    instrument: str
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+class Prediction(Message, frozen=True, kw_only=True):
+    instrument: str
+    model_id: str
+    value: float
+    horizon: int = 1
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+class OrderIntent(Message, frozen=True, kw_only=True):
+    """What a strategy wants; the risk actor approves or denies it."""
+
+    strategy_id: str
+    instrument: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reason: str = ""
+
+    def approved(self, ts: int) -> ApprovedOrder:
+        return ApprovedOrder(ts_event=ts, intent=self)
+
+    def denied(self, ts: int, code: str, reason: str) -> OrderDenied:
+        return OrderDenied(ts_event=ts, intent=self, code=code, reason=reason)
+
+
+class ApprovedOrder(Message, frozen=True, kw_only=True):
+    intent: OrderIntent
+
+
+class OrderDenied(Message, frozen=True, kw_only=True):
+    """Pre-trade risk refused an intent; ``code`` is machine-readable, ``reason`` is for people."""
+
+    intent: OrderIntent
+    code: str
+    reason: str
+
+
+class Order(Message, frozen=True, kw_only=True):
+    """An order as sent to a venue. ``client_order_id`` is deterministic and is the
+    idempotency key: the same id is never submitted twice."""
+
+    client_order_id: str
+    strategy_id: str
+    instrument: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+
+
+class SubmitOrder(Message, frozen=True, kw_only=True):
+    order: Order
+
+
+class CancelOrder(Message, frozen=True, kw_only=True):
+    client_order_id: str
+
+
+class OrderSubmitted(Message, frozen=True, kw_only=True):
+    client_order_id: str
+
+
+class OrderAccepted(Message, frozen=True, kw_only=True):
+    client_order_id: str
+    venue_order_id: str
+
+
+class OrderRejected(Message, frozen=True, kw_only=True):
+    client_order_id: str
+    code: str
+    reason: str
+
+
+class OrderCancelled(Message, frozen=True, kw_only=True):
+    client_order_id: str
+    venue_order_id: str = ""
+    reason: str = ""
+
+
+class Fill(Message, frozen=True, kw_only=True):
+    """One execution. An order is filled when the fills' quantities sum to its quantity."""
+
+    fill_id: str
+    client_order_id: str
+    venue_order_id: str
+    strategy_id: str
+    instrument: str
+    side: Side
+    quantity: float
+    price: float
+    commission: float = 0.0
+    currency: str = "USD"
+
+
+class Position(Message, frozen=True, kw_only=True):
+    """The net position in one instrument: signed quantity, average entry price, and P&L in
+    the account currency."""
+
+    instrument: str
+    quantity: float
+    avg_price: float
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0
+
+
+class AccountState(Message, frozen=True, kw_only=True):
+    currency: str
+    balance: float
+    equity: float
+    margin_used: float = 0.0
+    commission_paid: float = 0.0
+
+    @property
+    def free_margin(self) -> float:
+        return self.equity - self.margin_used
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+class RiskState(Message, frozen=True, kw_only=True):
+    state: TradingState
+    reason: str = ""
+
+
+class Alert(Message, frozen=True, kw_only=True):
+    level: AlertLevel
+    code: str
+    text: str
+    source: str = ""
+
+
+class Command(Message, frozen=True, kw_only=True):
+    """An operator command (admin socket, supervisor escalation)."""
+
+    name: str
+    args: dict[str, str] = msgspec.field(default_factory=dict)
+    request_id: str = ""
+
+
+class ActorFailed(Message, frozen=True, kw_only=True):
+    actor: str
+    error: str
+    restarts: int
+    action: str  # "restart" or "escalate"
+
+
+AnyMessage = (
+    Quote
+    | Trade
+    | Bar
+    | Timer
+    | Heartbeat
+    | Features
+    | Prediction
+    | OrderIntent
+    | ApprovedOrder
+    | OrderDenied
+    | Order
+    | SubmitOrder
+    | CancelOrder
+    | OrderSubmitted
+    | OrderAccepted
+    | OrderRejected
+    | OrderCancelled
+    | Fill
+    | Position
+    | AccountState
+    | RiskState
+    | Alert
+    | Command
+    | ActorFailed
+)
+
+MARKET_DATA = (Quote, Trade, Bar)
+
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_msgpack_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(AnyMessage)
+_json_encoder = msgspec.json.Encoder()
+_json_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AnyMessage)
+
+
+def encode_msgpack(msg: Message) -> bytes:
+    return _msgpack_encoder.encode(msg)
+
+
+def decode_msgpack(data: bytes) -> Message:
+    result: Message = _msgpack_decoder.decode(data)
+    return result
+
+
+def encode_json(msg: Message) -> bytes:
+    return _json_encoder.encode(msg)
+
+
+def decode_json(data: bytes | str) -> Message:
+    result: Message = _json_decoder.decode(data)
+    return result
+
+
+def type_name(msg_type: type[Message]) -> str:
+    """The tag a message type carries on the wire (its class name)."""
+    info = msgspec.inspect.type_info(msg_type)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return str(info.tag)

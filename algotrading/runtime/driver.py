@@ -1,0 +1,87 @@
+"""Deterministic delivery for backtests and replays.
+
+The driver takes one input event at a time, sets the virtual clock to its timestamp, and
+delivers it and every message it causes — first in, first out, one handler at a time, exactly
+like an actor's inbox — before it looks at the next input. No task races, no wall clock: the
+same inputs give the same messages in the same order, every run. Actors are the same objects
+the live runtime runs; only delivery differs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, Iterable
+
+from algotrading.messages import ActorFailed, Message
+from algotrading.runtime.actor import Actor
+from algotrading.runtime.clock import VirtualClock
+from algotrading.runtime.graph import Graph
+from algotrading.runtime.supervision import Escalate, RestartPolicy
+from algotrading.runtime.supervisor import Escalated, Supervisor
+
+
+class Driver:
+    def __init__(self, graph: Graph, clock: VirtualClock, policy: RestartPolicy) -> None:
+        self.graph = graph
+        self.clock = clock
+        self._pending: deque[tuple[str, Message]] = deque()
+        self.supervisor = Supervisor(graph, policy, clock, self._send)
+        self.delivered = 0
+
+    def actor(self, name: str) -> Actor:
+        return self.supervisor.actors[name]
+
+    async def _send(self, actor: Actor, msg: Message) -> None:
+        for target in self.graph.targets(actor.name, type(msg)):
+            self._pending.append((target, msg))
+
+    async def start(self) -> None:
+        await self.supervisor.start_all()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_all()
+
+    async def deliver(self, msg: Message, to: str = "feed") -> None:
+        """Deliver one input event and run everything it causes to completion."""
+        self.clock.advance_to(msg.ts_event)
+        self._pending.append((to, msg))
+        await self._drain()
+
+    async def run(self, inputs: Iterable[Message] | AsyncIterable[Message], to: str = "feed") -> None:
+        if isinstance(inputs, AsyncIterable):
+            async for msg in inputs:
+                await self.deliver(msg, to)
+        else:
+            for msg in inputs:
+                await self.deliver(msg, to)
+
+    async def _drain(self) -> None:
+        actors = self.supervisor.actors
+        pending = self._pending
+        while pending:
+            name, msg = pending.popleft()
+            self.delivered += 1
+            try:
+                await actors[name].handle(msg)
+            except Exception as exc:
+                await self._on_failure(name, exc)
+
+    async def _on_failure(self, name: str, exc: Exception) -> None:
+        decision = self.supervisor.on_failure(name, exc)
+        escalate = isinstance(decision, Escalate)
+        await self._notify(ActorFailed(
+            ts_event=self.clock.now_ns(),
+            actor=name,
+            error=f"{type(exc).__name__}: {exc}",
+            restarts=self.supervisor.restarts(name),
+            action="escalate" if escalate else "restart",
+        ))
+        if isinstance(decision, Escalate):
+            self._pending.clear()
+            raise Escalated(name, decision.failures, exc) from exc
+        # Virtual time: the backoff is not waited for, the restart is immediate.
+        await self.supervisor.restart(name)
+
+    async def _notify(self, msg: ActorFailed) -> None:
+        for target in self.graph.optional_targets("supervisor", ActorFailed):
+            self._pending.append((target, msg))

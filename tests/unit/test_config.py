@@ -1,0 +1,110 @@
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from algotrading.config import load_config, load_secrets, parse_duration_ns
+from algotrading.errors import ConfigError
+from algotrading.log import configure_logging, get_logger
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_repository_config_files_are_the_embedded_defaults():
+    for name in ("system.yaml", "market.yaml", "model.yaml"):
+        embedded = resources.files("algotrading.defaults").joinpath(name).read_text()
+        assert (REPO / "config" / name).read_text() == embedded
+    assert load_config(REPO / "config").as_dict() == load_config().as_dict()
+
+
+def test_partial_file_overrides_only_its_keys(tmp_path):
+    config = load_config(write(tmp_path, "system.yaml", "supervisor:\n  max_restarts: 7\n"))
+    assert config.system.supervisor.max_restarts == 7
+    assert config.system.supervisor.within_seconds == 60.0
+    assert config.system.strategy.name == "sma_cross"
+
+
+def test_wrong_type_names_file_line_key_and_expectation(tmp_path):
+    write(tmp_path, "system.yaml", "log:\n  level: info\nsupervisor:\n  max_restarts: three\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    err = info.value
+    assert err.file == str(tmp_path / "system.yaml")
+    assert err.key == "supervisor.max_restarts"
+    assert err.line == 4
+    assert "expected `int`, got `str`" in str(err)
+
+
+def test_unknown_key_lists_the_allowed_ones(tmp_path):
+    write(tmp_path, "system.yaml", "runtime:\n  queue_sise: 10\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.key == "runtime.queue_sise"
+    assert "unknown key" in str(info.value) and "queue_size" in str(info.value)
+    assert str(info.value).startswith(f"{tmp_path / 'system.yaml'}:2: runtime.queue_sise")
+
+
+def test_secret_in_yaml_is_refused_with_a_hint(tmp_path):
+    write(tmp_path, "system.yaml", "venue:\n  api_token: abc\n")
+    with pytest.raises(ConfigError, match="secrets come only from the environment"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "text", "key"), [
+    ("market.yaml", "bar_interval: 7 parsecs\n", "bar_interval"),
+    ("market.yaml", "instruments: [EUR_USD, XXX_YYY]\n", "instruments[1]"),
+    ("system.yaml", "feed:\n  speed: 0\n", "feed.speed"),
+    ("system.yaml", "feed:\n  source: csv\n", "feed.path"),
+    ("model.yaml", "model:\n  kind: transformer\n", "model.kind"),
+    ("system.yaml", "supervisor:\n  on_escalation: panic\n", "supervisor.on_escalation"),
+])
+def test_semantic_errors_name_the_key(tmp_path, name, text, key):
+    write(tmp_path, name, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.key == key
+    assert info.value.file.endswith(name)
+
+
+def test_invalid_yaml_reports_the_line(tmp_path):
+    write(tmp_path, "market.yaml", "instruments:\n  - EUR_USD\n bar_interval: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        load_config(tmp_path)
+    assert info.value.line is not None
+
+
+def test_durations():
+    assert parse_duration_ns("1s") == 10**9
+    assert parse_duration_ns("5m") == 300 * 10**9
+    assert parse_duration_ns("1h") == 3600 * 10**9
+    with pytest.raises(ValueError, match="positive duration"):
+        parse_duration_ns("0s")
+
+
+def test_secrets_come_from_env_then_dotenv_and_never_print(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("ALGOTRADING_OANDA_TOKEN=from-file\n"
+                                   "ALGOTRADING_SLACK_WEBHOOK_URL=https://hooks.example/x\n")
+    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", "from-env")
+    monkeypatch.delenv("ALGOTRADING_SLACK_WEBHOOK_URL", raising=False)
+    secrets = load_secrets(tmp_path / ".env")
+    assert secrets["oanda_token"].reveal() == "from-env"
+    assert secrets["slack_webhook_url"].reveal() == "https://hooks.example/x"
+    assert "from-env" not in repr(secrets) and "from-env" not in f"{secrets['oanda_token']}"
+
+
+def test_logs_are_json_with_the_actor_and_secrets_masked():
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+    get_logger("risk").info("order_denied", code="halted", oanda_token="s3cret")
+    get_logger().info("plain")
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["actor"] == "risk" and first["event"] == "order_denied"
+    assert first["oanda_token"] == "***"
+    assert second["actor"] == "daemon"
