@@ -11,9 +11,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from algotrading import __version__
 from algotrading.errors import AlgotradingError, ConfigError
+
+if TYPE_CHECKING:
+    from algotrading.config import Config
 
 EXIT_BAD_INPUT = 2
 
@@ -64,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instrument of the data, e.g. EUR_USD (default: from the file name)")
     bt.add_argument("--config", metavar="DIR", help="configuration directory")
     bt.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    bt.add_argument("--log-level", default="warning",
+                    choices=("debug", "info", "warning", "error"),
+                    help="log level of the actors during the run (default: warning; info "
+                         "shows every signal, order and fill)")
     return parser
 
 
@@ -80,12 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup(config_dir: str | None):  # type: ignore[no-untyped-def]
+def _setup(config_dir: str | None, level: str | None = None) -> Config:
     from algotrading.config import load_config
     from algotrading.log import configure_logging
 
     config = load_config(config_dir)
-    configure_logging(config.system.log.level, config.system.log.format)
+    configure_logging(level or config.system.log.level, config.system.log.format)
     return config
 
 
@@ -99,7 +107,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from algotrading.runtime.loop import run as run_loop
     from algotrading.strategies.registry import build_strategy
 
-    config = _setup(args.config)
+    config = _setup(args.config, args.log_level)
     params = _params(args.param)
     name = args.strategy or config.system.strategy.name
     base = dict(config.system.strategy.params) if name == config.system.strategy.name else {}
@@ -138,9 +146,10 @@ def _backtest(args: argparse.Namespace) -> int:
           f"{source} ({m['run']['first_bar']} .. {m['run']['last_bar']})")
     print(f"costs: {describe_costs(m['run']['costs'])}")
     print(f"fill rule: {m['run']['fill_rule']}")
+    sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:.3f}"
     print(f"trades: {m['n_trades']}  total return: {m['total_return']:.4%}  max drawdown: "
-          f"{m['max_drawdown']:.4%}  sharpe: {m['sharpe'] if m['sharpe'] is None else round(m['sharpe'], 3)}"
-          f"  final equity: {m['final_equity']:.2f} {m['run']['account_currency']}")
+          f"{m['max_drawdown']:.4%}  sharpe: {sharpe}  final equity: {m['final_equity']:.2f} "
+          f"{m['run']['account_currency']}")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     print(f"({result.events} messages in {elapsed:.2f}s)", file=sys.stderr)
     return 0

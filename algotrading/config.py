@@ -41,18 +41,18 @@ class LogFormat(enum.StrEnum):
     CONSOLE = "console"
 
 
-class AccountConfig(_Schema):
+class AccountConfig(_Schema, frozen=True):
     currency: str = "USD"
     initial_cash: float = 100_000.0
 
 
-class RuntimeConfig(_Schema):
+class RuntimeConfig(_Schema, frozen=True):
     queue_size: int = 1024
     uvloop: bool = True
     drain_timeout_seconds: float = 3.0
 
 
-class SupervisorConfig(_Schema):
+class SupervisorConfig(_Schema, frozen=True):
     max_restarts: int = 3
     within_seconds: float = 60.0
     backoff_initial_seconds: float = 0.2
@@ -60,7 +60,7 @@ class SupervisorConfig(_Schema):
     on_escalation: Escalation = Escalation.HALT
 
 
-class FeedConfig(_Schema):
+class FeedConfig(_Schema, frozen=True):
     source: str = "synthetic"  # synthetic | csv
     path: str = ""
     speed: float = 1.0
@@ -69,34 +69,34 @@ class FeedConfig(_Schema):
     start: str = "2024-01-08T08:00:00Z"
 
 
-class CostConfig(_Schema):
+class CostConfig(_Schema, frozen=True):
     spread_pips: float = 0.0
     slippage_pips: float = 0.0
     commission_per_unit: float = 0.0
     commission_bps: float = 0.0
 
 
-class VenueConfig(_Schema):
+class VenueConfig(_Schema, frozen=True):
     kind: str = "simulated"
     costs: CostConfig = CostConfig()
 
 
-class StrategyConfig(_Schema):
+class StrategyConfig(_Schema, frozen=True):
     name: str = "sma_cross"
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class RiskConfig(_Schema):
+class RiskConfig(_Schema, frozen=True):
     max_order_quantity: float = 10_000_000.0
     max_position_quantity: float = 10_000_000.0
 
 
-class LogConfig(_Schema):
+class LogConfig(_Schema, frozen=True):
     level: str = "info"
     format: LogFormat = LogFormat.AUTO
 
 
-class SystemConfig(_Schema):
+class SystemConfig(_Schema, frozen=True):
     account: AccountConfig = AccountConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
@@ -107,18 +107,18 @@ class SystemConfig(_Schema):
     log: LogConfig = LogConfig()
 
 
-class MarketConfig(_Schema):
+class MarketConfig(_Schema, frozen=True):
     instruments: list[str] = msgspec.field(default_factory=lambda: ["EUR_USD"])
     bar_interval: str = "1m"
     specs: list[InstrumentSpec] = msgspec.field(default_factory=list)
 
 
-class ModelSpec(_Schema):
+class ModelSpec(_Schema, frozen=True):
     kind: str = "none"
     path: str = ""
 
 
-class ModelConfig(_Schema):
+class ModelConfig(_Schema, frozen=True):
     model: ModelSpec = ModelSpec()
     features: list[str] = msgspec.field(default_factory=list)
 
@@ -194,7 +194,8 @@ def _parse_yaml(text: str, label: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(label, "", f"not valid YAML ({getattr(exc, 'problem', exc)})", line)
+        problem = f"not valid YAML ({getattr(exc, 'problem', exc)})"
+        raise ConfigError(label, "", problem, line) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -230,7 +231,9 @@ def _validate(name: str, data: dict[str, Any], text: str, label: str) -> _Schema
         if unknown:
             path = f"{path}.{unknown.group('field')}".lstrip(".")
             allowed = _allowed_keys(_SCHEMAS[name], path.rsplit(".", 1)[0] if "." in path else "")
-            problem = "unknown key" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
+            problem = "unknown key"
+            if allowed:
+                problem += f"; expected one of: {', '.join(allowed)}"
             if re.search(r"token|secret|password|webhook", path, re.I):
                 problem += " (secrets come only from the environment or a .env file)"
         else:
@@ -303,7 +306,8 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     if system.supervisor.within_seconds <= 0:
         fail("system.yaml", "supervisor.within_seconds", "expected a number > 0")
     if system.feed.source not in ("synthetic", "csv"):
-        fail("system.yaml", "feed.source", f"expected 'synthetic' or 'csv', got {system.feed.source!r}")
+        fail("system.yaml", "feed.source",
+             f"expected 'synthetic' or 'csv', got {system.feed.source!r}")
     if system.feed.source == "csv" and not system.feed.path:
         fail("system.yaml", "feed.path", "expected the CSV file to replay when feed.source is csv")
     if system.feed.speed <= 0:

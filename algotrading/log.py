@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -14,12 +15,12 @@ import structlog
 _SECRET_KEY = re.compile(r"token|secret|password|webhook|authorization|api_key", re.I)
 
 
-def _default_actor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _default_actor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event.setdefault("actor", "daemon")
     return event
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event:
         if _SECRET_KEY.search(key) and event[key]:
             event[key] = "***"

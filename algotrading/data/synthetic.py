@@ -135,3 +135,100 @@ def _quote_chunk(
     dts = np.diff(offsets, prepend=0, append=span_ns)
     path = log_mid + np.cumsum(rng.standard_normal(dts.size) * np.sqrt(dts * variance_per_ns))
     return offsets, np.exp(path[:-1]), float(path[-1])
+
+
+def synthetic_bars(
+    instrument: str,
+    start_ns: int,
+    end_ns: int,
+    interval_ns: int,
+    seed: int,
+    *,
+    annual_vol: float = 0.08,
+    start_price: float = 1.10,
+    price_precision: int = 5,
+) -> list[Bar]:
+    """Seeded OHLCV bars opening at multiples of ``interval_ns`` in ``[start_ns, end_ns)``, none
+    opening while FX is closed — the history a backtest gets when it has no data file.
+
+    The walk is simulated on ``SUBSTEPS_PER_BAR`` sub-steps per bar, and each sub-step's high and
+    low is drawn from the exact distribution of a Brownian bridge's extremes, so bar ranges are
+    as wide as a continuous path's rather than the narrower range of a few samples. A bar that
+    straddles the close only moves for its open part. Volume is tick volume: seasonal activity
+    times open seconds times ``TICKS_PER_SECOND``, with lognormal noise.
+    """
+    if interval_ns <= 0:
+        raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
+    if start_price <= 0 or annual_vol < 0:
+        raise ValueError("start_price must be > 0 and annual_vol >= 0")
+    first = -(-start_ns // interval_ns) * interval_ns
+    if first >= end_ns:
+        return []
+    count = (end_ns - first + interval_ns - 1) // interval_ns
+    last_edge = first + count * interval_ns
+    sessions = fx_sessions(first, last_edge)
+    if not sessions:
+        return []
+    rng = np.random.default_rng(seed)
+    edges = np.asarray(sessions, dtype=np.int64)  # (n, 2): open, close
+    knots, variance_clock, activity_clock = _seasonal_clocks(first, last_edge, edges)
+
+    # The log-price walk on the sub-step grid, relative times in float ns (exact enough).
+    substeps = count * SUBSTEPS_PER_BAR
+    grid = np.arange(substeps + 1) * (interval_ns / SUBSTEPS_PER_BAR)
+    variance_per_ns = annual_vol**2 / TRADING_NS_PER_YEAR
+    variance = np.diff(np.interp(grid, knots, variance_clock)) * variance_per_ns
+    steps = rng.standard_normal(substeps) * np.sqrt(variance)
+    reopens = (edges[:, 0] - first)[edges[:, 0] > first]
+    gap_at = np.searchsorted(grid, reopens, side="right") - 1
+    steps[gap_at] += rng.normal(0.0, _reopen_gap_sigma(annual_vol), gap_at.size)
+    path = math.log(start_price) + np.concatenate(([0.0], np.cumsum(steps)))
+
+    # Extremes of a Brownian bridge from a to b with variance v: (a + b ± sqrt((b-a)² - 2v ln U))/2.
+    a, b = path[:-1], path[1:]
+    shape = (count, SUBSTEPS_PER_BAR)
+    high_spread = np.sqrt((b - a) ** 2 - 2.0 * variance * np.log1p(-rng.random(substeps)))
+    low_spread = np.sqrt((b - a) ** 2 - 2.0 * variance * np.log1p(-rng.random(substeps)))
+    high_log = (0.5 * (a + b + high_spread)).reshape(shape).max(axis=1)
+    low_log = (0.5 * (a + b - low_spread)).reshape(shape).min(axis=1)
+
+    opens = np.round(np.exp(path[:-1:SUBSTEPS_PER_BAR]), price_precision)
+    closes = np.round(np.exp(path[SUBSTEPS_PER_BAR::SUBSTEPS_PER_BAR]), price_precision)
+    highs = np.maximum(np.round(np.exp(high_log), price_precision), np.maximum(opens, closes))
+    lows = np.minimum(np.round(np.exp(low_log), price_precision), np.minimum(opens, closes))
+
+    bar_edges = np.arange(count + 1, dtype=np.float64) * interval_ns
+    active_seconds = np.diff(np.interp(bar_edges, knots, activity_clock)) / NS
+    noise = rng.lognormal(-0.5 * VOLUME_NOISE**2, VOLUME_NOISE, count)
+    volumes = np.round(TICKS_PER_SECOND * active_seconds * noise)
+
+    ts_open = first + np.arange(count, dtype=np.int64) * interval_ns
+    session = np.searchsorted(edges[:, 0], ts_open, side="right") - 1
+    keep = (session >= 0) & (ts_open < edges[np.maximum(session, 0), 1])
+    columns = (ts_open[keep], opens[keep], highs[keep], lows[keep], closes[keep], volumes[keep])
+    return [
+        Bar(ts_event=t + interval_ns, ts_recv=t + interval_ns, instrument=instrument,
+            interval_ns=interval_ns, ts_open=t, open=o, high=h, low=lo, close=c, volume=v)
+        for t, o, h, lo, c, v in zip(*(column.tolist() for column in columns), strict=True)
+    ]
+
+
+def _seasonal_clocks(
+    first: int, last: int, sessions: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Two clocks over ``[first, last]`` that tick only while the market is open, one at the
+    rate of the hour's variance (VOL_SHAPE²), one at its activity, as readings at hourly knots
+    (ns relative to ``first``) to interpolate between. The variance of any stretch of the walk
+    is then a difference of two readings, however the stretch cuts the hours and sessions."""
+    hour_edges = np.arange(first - first % HOUR_NS, last + HOUR_NS, HOUR_NS, dtype=np.int64)
+    knots = (hour_edges - first).astype(np.float64)
+    # Open time elapsed since `first`, read at every hour edge.
+    session_knots = (sessions - first).astype(np.float64).ravel()
+    durations = (sessions[:, 1] - sessions[:, 0]).astype(np.float64)
+    elapsed_at_close = np.cumsum(durations)
+    session_values = np.column_stack((elapsed_at_close - durations, elapsed_at_close)).ravel()
+    open_per_hour = np.diff(np.interp(knots, session_knots, session_values))
+    hour_of_day = (hour_edges[:-1] // HOUR_NS) % 24
+    variance = np.concatenate(([0.0], np.cumsum(open_per_hour * VOL_SHAPE[hour_of_day] ** 2)))
+    activity = np.concatenate(([0.0], np.cumsum(open_per_hour * ACTIVITY[hour_of_day])))
+    return knots, variance, activity

@@ -42,7 +42,7 @@ class Actor:
         self.clock: Clock = VirtualClock()
         self.log = get_logger(name)
         self._send: SendFn = _unbound_send
-        self._handlers: dict[type[Message], Handler] = {}
+        self._handlers: dict[type[Message], Handler | None] = {}
 
     def bind(self, send: SendFn, clock: Clock) -> None:
         """Called by the runtime before :meth:`on_start`."""
@@ -56,7 +56,7 @@ class Actor:
         try:
             return self._handlers[msg_type]
         except KeyError:
-            handler = getattr(self, handler_name(msg_type), None)
+            handler: Handler | None = getattr(self, handler_name(msg_type), None)
             self._handlers[msg_type] = handler
             return handler
 

@@ -47,7 +47,9 @@ class Driver:
         self._pending.append((to, msg))
         await self._drain()
 
-    async def run(self, inputs: Iterable[Message] | AsyncIterable[Message], to: str = "feed") -> None:
+    async def run(
+        self, inputs: Iterable[Message] | AsyncIterable[Message], to: str = "feed"
+    ) -> None:
         if isinstance(inputs, AsyncIterable):
             async for msg in inputs:
                 await self.deliver(msg, to)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from algotrading.messages import Message
 from algotrading.runtime.actor import Actor, handler_name
 
-
 #: Senders that are not actors: the runtime's own inputs and the supervisor's notices.
 PSEUDO_SOURCES = frozenset({"input", "clock", "supervisor"})
 

@@ -29,7 +29,9 @@ def strategy_names() -> list[str]:
     return sorted(_BUILTINS)
 
 
-def build_strategy(name: str, params: Mapping[str, Any], where: str = "strategy") -> StrategyFactory:
+def build_strategy(
+    name: str, params: Mapping[str, Any], where: str = "strategy"
+) -> StrategyFactory:
     """Validate ``params`` for strategy ``name``. Values may be strings (``--param fast=10``)."""
     if name not in _BUILTINS:
         raise ConfigError(where, "name", f"unknown strategy {name!r}; built-in: "

@@ -3,6 +3,10 @@ short when it crosses below, reversing through flat; always in the market after 
 
 A cross at bar t means both averages were known at t-1 and t, and ``fast - slow`` went from
 ``<= 0`` to ``> 0`` (up) or from ``>= 0`` to ``< 0`` (down). The order is decided at bar t's close.
+
+Averages of prices quoted to a few decimals are often exactly equal; in binary floating point
+they may differ in the last bit. A difference below ``TIE`` (relative) counts as equal, so the
+rule means what it says on decimal prices.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import msgspec
 
 from algotrading.features.moving_average import RollingSma
 from algotrading.messages import Bar
+
+TIE = 1e-12
 
 
 class SmaCrossParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -40,6 +46,8 @@ class SmaCross:
         if fast is None or slow is None:
             return None
         diff, prev = fast - slow, self._prev_diff
+        if abs(diff) <= TIE * max(abs(fast), abs(slow)):
+            diff = 0.0
         self._prev_diff = diff
         if prev is None:
             return None

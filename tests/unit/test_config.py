@@ -47,7 +47,8 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
     assert info.value.key == "runtime.queue_sise"
-    assert "unknown key" in str(info.value) and "queue_size" in str(info.value)
+    assert "unknown key" in str(info.value)
+    assert "queue_size" in str(info.value)
     assert str(info.value).startswith(f"{tmp_path / 'system.yaml'}:2: runtime.queue_sise")
 
 
@@ -96,7 +97,8 @@ def test_secrets_come_from_env_then_dotenv_and_never_print(tmp_path, monkeypatch
     secrets = load_secrets(tmp_path / ".env")
     assert secrets["oanda_token"].reveal() == "from-env"
     assert secrets["slack_webhook_url"].reveal() == "https://hooks.example/x"
-    assert "from-env" not in repr(secrets) and "from-env" not in f"{secrets['oanda_token']}"
+    assert "from-env" not in repr(secrets)
+    assert "from-env" not in f"{secrets['oanda_token']}"
 
 
 def test_logs_are_json_with_the_actor_and_secrets_masked():
@@ -105,6 +107,7 @@ def test_logs_are_json_with_the_actor_and_secrets_masked():
     get_logger("risk").info("order_denied", code="halted", oanda_token="s3cret")
     get_logger().info("plain")
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    assert first["actor"] == "risk" and first["event"] == "order_denied"
+    assert first["actor"] == "risk"
+    assert first["event"] == "order_denied"
     assert first["oanda_token"] == "***"
     assert second["actor"] == "daemon"

@@ -21,7 +21,8 @@ def test_timer_closes_a_bar_without_new_prices_and_late_data_is_dropped():
     agg.on_price(5 * S, 1.0)
     assert agg.on_time(59 * S) is None
     bar = agg.on_time(60 * S)
-    assert bar is not None and bar.close == 1.0
+    assert bar is not None
+    assert bar.close == 1.0
     assert agg.on_price(59 * S, 5.0) is None  # late quote for the closed bar
     assert agg.on_time(200 * S) is None  # no open bar: nothing to close
 
@@ -30,7 +31,9 @@ def test_no_bar_spans_a_gap():
     agg = BarAggregator("EUR_USD", M)
     agg.on_price(10 * S, 1.0)
     bar = agg.on_price(3 * 86400 * S + 5 * S, 2.0)  # three days later
-    assert bar.ts_open == 0 and bar.ts_event == M and bar.close == 1.0
+    assert bar.ts_open == 0
+    assert bar.ts_event == M
+    assert bar.close == 1.0
 
 
 def small(i: int, o: float, h: float, lo: float, c: float) -> Bar:

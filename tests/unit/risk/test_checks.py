@@ -34,4 +34,5 @@ def test_trading_states():
 
 def test_refusal_reason_names_the_limit():
     refusal = check_order(intent(Side.BUY, 2000), 0, LIMITS, TradingState.ACTIVE)
-    assert refusal is not None and "1000" in refusal.reason
+    assert refusal is not None
+    assert "1000" in refusal.reason

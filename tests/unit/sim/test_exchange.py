@@ -101,7 +101,8 @@ def test_rejections_are_messages_with_reasons():
     ex.on_bar(bar(0, 1.1, 1.1))
     ex.submit(order("a", Side.BUY), 0)
     dup = ex.submit(order("a", Side.BUY), 0)[0]
-    assert isinstance(dup, OrderRejected) and dup.code == "duplicate_client_order_id"
+    assert isinstance(dup, OrderRejected)
+    assert dup.code == "duplicate_client_order_id"
     limit = ex.submit(order("l", Side.BUY, order_type=OrderType.LIMIT, limit_price=1.0), 0)[0]
     assert limit.code == "unsupported_order_type"
     assert ex.submit(order("x", Side.BUY, instrument="GBP_USD"), 0)[0].code == "unknown_instrument"

@@ -39,11 +39,11 @@ def test_reversal_goes_through_flat():
 def test_params_from_strings_are_validated():
     factory = build_strategy("sma_cross", {"fast": "3", "slow": "7", "quantity": "1000"})
     assert factory.params == SmaCrossParams(fast=3, slow=7, quantity=1000.0)
-    with pytest.raises(ConfigError, match="params.fast"):
+    with pytest.raises(ConfigError, match=r"params\.fast"):
         build_strategy("sma_cross", {"fast": "abc"})
     with pytest.raises(ConfigError, match="unknown parameter"):
         build_strategy("sma_cross", {"fats": "3"})
-    with pytest.raises(ConfigError, match="slow .* must be greater"):
+    with pytest.raises(ConfigError, match=r"slow .* must be greater"):
         build_strategy("sma_cross", {"fast": "10", "slow": "5"})
     with pytest.raises(ConfigError, match="unknown strategy"):
         build_strategy("nope", {})

@@ -1,0 +1,122 @@
+"""``algotrading backtest`` end to end, against an independent reading of the sma_cross rules."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+
+
+def reference_trades(path: Path, fast: int, slow: int, qty: int) -> list[dict[str, str]]:
+    """The rules read straightforwardly, in exact decimal arithmetic: cross at bar t's close,
+    fill at bar t+1's open with bar t+1's time, reverse through flat."""
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    times = [datetime.strptime(r["Gmt time"], "%d.%m.%Y %H:%M:%S.%f").replace(tzinfo=UTC)
+             for r in rows]
+    closes = [Fraction(r["Close"]) for r in rows]
+    opens = [r["Open"] for r in rows]
+
+    def sma(i: int, n: int) -> Fraction | None:
+        return sum(closes[i - n + 1 : i + 1]) / n if i >= n - 1 else None
+
+    trades, position, entry = [], 0, None
+    for t in range(1, len(rows) - 1):
+        a, b = sma(t - 1, fast), sma(t - 1, slow)
+        c, d = sma(t, fast), sma(t, slow)
+        if None in (a, b, c, d):
+            continue
+        prev, cur = a - b, c - d
+        target = qty if prev <= 0 < cur else -qty if prev >= 0 > cur else position
+        if target == position:
+            continue
+        fill_time = times[t + 1].strftime("%Y-%m-%dT%H:%M:%SZ")
+        fill_price = opens[t + 1]
+        if position != 0:
+            pnl = (Fraction(fill_price) - Fraction(entry[1])) * position
+            trades.append({"side": "LONG" if position > 0 else "SHORT", "entry_time": entry[0],
+                           "exit_time": fill_time, "entry_price": entry[1],
+                           "exit_price": fill_price, "pnl": f"{float(pnl):.2f}"})
+        position, entry = target, (fill_time, fill_price)
+    return trades
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_trades_match_a_straightforward_reading_of_the_rules(cli, hourly_csv, tmp_path):
+    out = tmp_path / "out"
+    result = cli("backtest", "--data", str(hourly_csv), "--strategy", "sma_cross",
+                 "--param", "fast=5", "--param", "slow=20", "--param", "quantity=10000",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    trades = read_csv(out / "trades.csv")
+    expected = reference_trades(hourly_csv, 5, 20, 10_000)
+    assert len(trades) == len(expected) > 10
+    for got, want in zip(trades, expected, strict=True):
+        assert got["instrument"] == "EUR_USD"
+        assert got["quantity"] == "10000"
+        for key in ("side", "entry_time", "exit_time", "pnl"):
+            assert got[key] == want[key], (key, got, want)
+        assert float(got["entry_price"]) == float(want["entry_price"])
+        assert float(got["exit_price"]) == float(want["exit_price"])
+    assert "costs: none" in result.stdout
+    assert "bar t+1's open" in result.stdout
+
+
+def test_outputs_are_byte_identical_across_runs(cli, hourly_csv, tmp_path):
+    args = ["backtest", "--data", str(hourly_csv), "--param", "fast=4", "--param", "slow=12"]
+    first = cli(*args, "--out", str(tmp_path / "a"))
+    second = cli(*args, "--out", str(tmp_path / "b"))
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_synthetic_default_writes_every_file(cli, tmp_path):
+    result = cli("backtest", "--strategy", "sma_cross", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["run"]["data"].startswith("synthetic")
+    assert metrics["run"]["costs"] == {"commission_bps": 0.0, "commission_per_unit": 0.0,
+                                       "slippage_pips": 0.0, "spread_pips": 0.0}
+    assert metrics["n_trades"] > 50
+    equity = read_csv(tmp_path / "o" / "equity.csv")
+    assert len(equity) == metrics["run"]["bars"]
+    orders = read_csv(tmp_path / "o" / "orders.csv")
+    assert {o["status"] for o in orders} <= {"FILLED", "ACCEPTED"}
+
+
+def test_costs_from_config_are_printed_and_applied(cli, hourly_csv, tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text("venue:\n  costs:\n    spread_pips: 1.0\n"
+                                      "    commission_per_unit: 0.00003\n")
+    result = cli("backtest", "--data", str(hourly_csv), "--config", str(conf),
+                 "--param", "fast=5", "--param", "slow=20", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert "spread_pips=1" in result.stdout
+    assert "commission_per_unit=3e-05" in result.stdout
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["commission_paid"] > 0
+
+
+def test_bad_input_gets_one_clear_line_and_exit_2(cli, hourly_csv, tmp_path):
+    bad_param = cli("backtest", "--data", str(hourly_csv), "--param", "fast=x",
+                    "--out", str(tmp_path / "o"))
+    assert bad_param.returncode == 2
+    assert "params.fast" in bad_param.stderr
+    assert "Traceback" not in bad_param.stderr
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text("account:\n  initial_cash: lots\n")
+    bad_conf = cli("backtest", "--config", str(conf), "--out", str(tmp_path / "o"))
+    assert bad_conf.returncode == 2
+    assert f"{conf / 'system.yaml'}:2: account.initial_cash: expected `float`" in bad_conf.stderr
+    missing = cli("backtest", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2
+    assert "nope.csv" in missing.stderr
