@@ -36,42 +36,74 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="algotrading",
         description="A live-trading daemon for forex and index CFDs: backtest, paper and live "
-                    "trading through one supervised actor graph.")
+        "trading through one supervised actor graph.",
+    )
     parser.add_argument("--version", action="version", version=f"algotrading {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run the trading daemon (paper trading on the embedded defaults)",
+        "run",
+        help="run the trading daemon (paper trading on the embedded defaults)",
         description="Run the daemon. On the embedded defaults it paper-trades sma_cross on "
-                    "synthetic EUR_USD quotes replayed in real time against the simulated "
-                    "exchange. Stops on SIGTERM/SIGINT (graceful, exit 0) or after --duration.")
-    run.add_argument("--config", metavar="DIR", help="directory with system.yaml, market.yaml, "
-                     "model.yaml (each optional; keys not given keep their defaults)")
-    run.add_argument("--state-dir", metavar="DIR", default="state",
-                     help="where the daemon keeps its database and recordings (default: ./state)")
-    run.add_argument("--duration", metavar="SECONDS", type=float,
-                     help="stop after this many seconds (default: run until stopped)")
-    run.add_argument("--speed", type=float, metavar="X",
-                     help="replay speed of the data feed: 1 = real time, 60 = a minute per "
-                          "second (default: feed.speed of system.yaml)")
+        "synthetic EUR_USD quotes replayed in real time against the simulated "
+        "exchange. Stops on SIGTERM/SIGINT (graceful, exit 0) or after --duration.",
+    )
+    run.add_argument(
+        "--config",
+        metavar="DIR",
+        help="directory with system.yaml, market.yaml, "
+        "model.yaml (each optional; keys not given keep their defaults)",
+    )
+    run.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default="state",
+        help="where the daemon keeps its database and recordings (default: ./state)",
+    )
+    run.add_argument(
+        "--duration",
+        metavar="SECONDS",
+        type=float,
+        help="stop after this many seconds (default: run until stopped)",
+    )
+    run.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="replay speed of the data feed: 1 = real time, 60 = a minute per "
+        "second (default: feed.speed of system.yaml)",
+    )
 
     bt = sub.add_parser(
-        "backtest", help="backtest a strategy on history through the deterministic driver",
+        "backtest",
+        help="backtest a strategy on history through the deterministic driver",
         description="Backtest a strategy: the same actors as the daemon, driven "
-                    "deterministically over the bars of FILE (or a year of synthetic hourly "
-                    "EUR_USD bars). Writes trades.csv, orders.csv, equity.csv, metrics.json.")
+        "deterministically over the bars of FILE (or a year of synthetic hourly "
+        "EUR_USD bars). Writes trades.csv, orders.csv, equity.csv, metrics.json.",
+    )
     bt.add_argument("--data", metavar="FILE", help="CSV of OHLCV bars (default: synthetic)")
     bt.add_argument("--strategy", metavar="NAME", help="strategy name (default: system.yaml's)")
-    bt.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
-                    help="strategy parameter, repeatable: --param fast=10 --param slow=30")
-    bt.add_argument("--instrument", metavar="SYMBOL",
-                    help="instrument of the data, e.g. EUR_USD (default: from the file name)")
+    bt.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="strategy parameter, repeatable: --param fast=10 --param slow=30",
+    )
+    bt.add_argument(
+        "--instrument",
+        metavar="SYMBOL",
+        help="instrument of the data, e.g. EUR_USD (default: from the file name)",
+    )
     bt.add_argument("--config", metavar="DIR", help="configuration directory")
     bt.add_argument("--out", metavar="DIR", required=True, help="output directory")
-    bt.add_argument("--log-level", default="warning",
-                    choices=("debug", "info", "warning", "error"),
-                    help="log level of the actors during the run (default: warning; info "
-                         "shows every signal, order and fill)")
+    bt.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="log level of the actors during the run (default: warning; info "
+        "shows every signal, order and fill)",
+    )
     return parser
 
 
@@ -113,17 +145,25 @@ def _backtest(args: argparse.Namespace) -> int:
     base = dict(config.system.strategy.params) if name == config.system.strategy.name else {}
     strategy = build_strategy(name, {**base, **params}, where="--strategy/--param")
     symbol = normalize_symbol(args.instrument) if args.instrument else None
-    if symbol is not None and symbol not in BUILTIN_INSTRUMENTS and not any(
-            s.symbol == symbol for s in config.market.specs):
-        raise ConfigError("--instrument", symbol, "unknown instrument; add its spec to "
-                          "market.yaml or use one of " + ", ".join(sorted(BUILTIN_INSTRUMENTS)))
+    if (
+        symbol is not None
+        and symbol not in BUILTIN_INSTRUMENTS
+        and not any(s.symbol == symbol for s in config.market.specs)
+    ):
+        raise ConfigError(
+            "--instrument",
+            symbol,
+            "unknown instrument; add its spec to "
+            "market.yaml or use one of " + ", ".join(sorted(BUILTIN_INSTRUMENTS)),
+        )
     if args.data:
         from algotrading.adapters.csv_bars import read_bars
 
         frame = read_bars(args.data, instrument=symbol)
         symbol, interval, source = frame.instrument, frame.interval_ns, args.data
         if symbol not in BUILTIN_INSTRUMENTS and not any(
-                s.symbol == symbol for s in config.market.specs):
+            s.symbol == symbol for s in config.market.specs
+        ):
             raise ConfigError("--instrument", symbol, "unknown instrument")
         bars = frame.bars()
     else:
@@ -136,20 +176,32 @@ def _backtest(args: argparse.Namespace) -> int:
         source = f"synthetic (seed {config.system.feed.seed}, hourly, 2024)"
     spec = config.instrument(symbol)
     started = time.perf_counter()
-    result = run_loop(run_backtest(bars, config=config, strategy=strategy, instrument=spec,
-                                   bar_interval_ns=interval, data_source=source),
-                      use_uvloop=config.system.runtime.uvloop)
+    result = run_loop(
+        run_backtest(
+            bars,
+            config=config,
+            strategy=strategy,
+            instrument=spec,
+            bar_interval_ns=interval,
+            data_source=source,
+        ),
+        use_uvloop=config.system.runtime.uvloop,
+    )
     elapsed = time.perf_counter() - started
     paths = write_outputs(result, Path(args.out))
     m = result.metrics
-    print(f"backtest {strategy.name} {m['run']['params']} on {symbol}: {result.bars} bars from "
-          f"{source} ({m['run']['first_bar']} .. {m['run']['last_bar']})")
+    print(
+        f"backtest {strategy.name} {m['run']['params']} on {symbol}: {result.bars} bars from "
+        f"{source} ({m['run']['first_bar']} .. {m['run']['last_bar']})"
+    )
     print(f"costs: {describe_costs(m['run']['costs'])}")
     print(f"fill rule: {m['run']['fill_rule']}")
     sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:.3f}"
-    print(f"trades: {m['n_trades']}  total return: {m['total_return']:.4%}  max drawdown: "
-          f"{m['max_drawdown']:.4%}  sharpe: {sharpe}  final equity: {m['final_equity']:.2f} "
-          f"{m['run']['account_currency']}")
+    print(
+        f"trades: {m['n_trades']}  total return: {m['total_return']:.4%}  max drawdown: "
+        f"{m['max_drawdown']:.4%}  sharpe: {sharpe}  final equity: {m['final_equity']:.2f} "
+        f"{m['run']['account_currency']}"
+    )
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     print(f"({result.events} messages in {elapsed:.2f}s)", file=sys.stderr)
     return 0
@@ -164,11 +216,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--speed", "", "expected a number > 0")
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration", "", "expected a number of seconds > 0")
-    summary = run_loop(run_daemon(config, Path(args.state_dir), duration_s=args.duration,
-                                  speed=args.speed),
-                       use_uvloop=config.system.runtime.uvloop)
+    summary = run_loop(
+        run_daemon(config, Path(args.state_dir), duration_s=args.duration, speed=args.speed),
+        use_uvloop=config.system.runtime.uvloop,
+    )
     equity = f"{summary.equity:.2f}" if summary.equity is not None else "n/a"
     positions = ", ".join(f"{s} {q:+g}" for s, q in summary.positions.items())
-    print(f"session {summary.session_id} stopped ({summary.reason}): {summary.orders} orders, "
-          f"{summary.fills} fills, positions {positions}, equity {equity}")
+    print(
+        f"session {summary.session_id} stopped ({summary.reason}): {summary.orders} orders, "
+        f"{summary.fills} fills, positions {positions}, equity {equity}"
+    )
     return summary.exit_code

@@ -64,7 +64,7 @@ class FeedConfig(_Schema, frozen=True):
     source: str = "synthetic"  # synthetic | csv
     path: str = ""
     speed: float = 1.0
-    seed: int = 42
+    seed: int = 2
     rate_hz: float = 4.0
     start: str = "2024-01-08T08:00:00Z"
 
@@ -294,9 +294,12 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     known = {spec.symbol for spec in market.specs} | set(BUILTIN_INSTRUMENTS)
     for i, symbol in enumerate(market.instruments):
         if normalize_symbol(symbol) not in known:
-            fail("market.yaml", f"instruments[{i}]",
-                 f"unknown instrument {symbol!r}; add its spec under 'specs' or use one of "
-                 f"{', '.join(sorted(BUILTIN_INSTRUMENTS))}")
+            fail(
+                "market.yaml",
+                f"instruments[{i}]",
+                f"unknown instrument {symbol!r}; add its spec under 'specs' or use one of "
+                f"{', '.join(sorted(BUILTIN_INSTRUMENTS))}",
+            )
     if not market.instruments:
         fail("market.yaml", "instruments", "expected at least one instrument")
     if system.runtime.queue_size < 1:
@@ -306,8 +309,11 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     if system.supervisor.within_seconds <= 0:
         fail("system.yaml", "supervisor.within_seconds", "expected a number > 0")
     if system.feed.source not in ("synthetic", "csv"):
-        fail("system.yaml", "feed.source",
-             f"expected 'synthetic' or 'csv', got {system.feed.source!r}")
+        fail(
+            "system.yaml",
+            "feed.source",
+            f"expected 'synthetic' or 'csv', got {system.feed.source!r}",
+        )
     if system.feed.source == "csv" and not system.feed.path:
         fail("system.yaml", "feed.path", "expected the CSV file to replay when feed.source is csv")
     if system.feed.speed <= 0:

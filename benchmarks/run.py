@@ -42,21 +42,35 @@ def best_of(n: int, fn) -> float:
 
 def bench_backtest() -> None:
     config = load_config()
-    bars = synthetic_bars("EUR_USD", parse_utc("2024-01-01T00:00:00Z"),
-                          parse_utc("2024-04-01T00:00:00Z"), MINUTE, seed=1)
+    bars = synthetic_bars(
+        "EUR_USD",
+        parse_utc("2024-01-01T00:00:00Z"),
+        parse_utc("2024-04-01T00:00:00Z"),
+        MINUTE,
+        seed=1,
+    )
     strategy = build_strategy("sma_cross", {"fast": 10, "slow": 30, "quantity": 10_000})
     result = {}
 
     def once() -> None:
-        result["r"] = asyncio.run(run_backtest(
-            bars, config=config, strategy=strategy, instrument=BUILTIN_INSTRUMENTS["EUR_USD"],
-            bar_interval_ns=MINUTE, data_source="bench"))
+        result["r"] = asyncio.run(
+            run_backtest(
+                bars,
+                config=config,
+                strategy=strategy,
+                instrument=BUILTIN_INSTRUMENTS["EUR_USD"],
+                bar_interval_ns=MINUTE,
+                data_source="bench",
+            )
+        )
 
     seconds = best_of(3, once)
     r = result["r"]
-    print(f"backtest sma_cross, {len(bars):,} minute bars, {r.metrics['n_trades']} trades: "
-          f"{seconds:.2f} s = {len(bars) / seconds:,.0f} bars/s, "
-          f"{r.events / seconds:,.0f} messages/s")
+    print(
+        f"backtest sma_cross, {len(bars):,} minute bars, {r.metrics['n_trades']} trades: "
+        f"{seconds:.2f} s = {len(bars) / seconds:,.0f} bars/s, "
+        f"{r.events / seconds:,.0f} messages/s"
+    )
 
 
 class Pass(Actor):
@@ -85,9 +99,11 @@ def bench_driver(stages: int = 7, events: int = 200_000) -> None:
             await driver.deliver(q, to="a0")
 
     seconds = best_of(3, lambda: asyncio.run(main()))
-    print(f"driver, {stages} pass-through stages: {events / seconds:,.0f} input events/s "
-          f"({seconds / events * 1e6:.2f} µs per event, "
-          f"{seconds / events / stages * 1e9:.0f} ns per delivery)")
+    print(
+        f"driver, {stages} pass-through stages: {events / seconds:,.0f} input events/s "
+        f"({seconds / events * 1e6:.2f} µs per event, "
+        f"{seconds / events / stages * 1e9:.0f} ns per delivery)"
+    )
 
 
 def bench_synthetic() -> None:
@@ -100,16 +116,25 @@ def bench_synthetic() -> None:
 
     seconds = best_of(3, quotes)
     print(f"synthetic quotes: {500_000 / seconds:,.0f} quotes/s")
-    seconds = best_of(3, lambda: synthetic_bars("EUR_USD", parse_utc("2024-01-01T00:00:00Z"),
-                                                parse_utc("2025-01-01T00:00:00Z"),
-                                                60 * MINUTE, 1))
+    seconds = best_of(
+        3,
+        lambda: synthetic_bars(
+            "EUR_USD",
+            parse_utc("2024-01-01T00:00:00Z"),
+            parse_utc("2025-01-01T00:00:00Z"),
+            60 * MINUTE,
+            1,
+        ),
+    )
     print(f"synthetic bars: a year of hourly bars in {seconds * 1000:.1f} ms")
 
 
 def main() -> None:
     configure_logging("error", "json")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
     bench_driver()
     bench_backtest()
     bench_synthetic()

@@ -23,8 +23,9 @@ class BarBuilderActor(Actor):
 
     async def _emit(self, bar: Bar | None) -> None:
         if bar is not None:
-            self.log.debug("bar_closed", instrument=bar.instrument, ts_open=bar.ts_open,
-                           close=bar.close)
+            self.log.debug(
+                "bar_closed", instrument=bar.instrument, ts_open=bar.ts_open, close=bar.close
+            )
             await self.send(bar)
 
     async def on_quote(self, msg: Quote) -> None:

@@ -23,8 +23,12 @@ class FeedActor(Actor):
     def _in_order(self, instrument: str, ts: int) -> bool:
         if ts < self._last_ts.get(instrument, 0):
             self.dropped += 1
-            self.log.warning("stale_data_dropped", instrument=instrument, ts_event=ts,
-                             last_ts=self._last_ts[instrument])
+            self.log.warning(
+                "stale_data_dropped",
+                instrument=instrument,
+                ts_event=ts,
+                last_ts=self._last_ts[instrument],
+            )
             return False
         self._last_ts[instrument] = ts
         self.received += 1

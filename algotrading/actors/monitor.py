@@ -25,8 +25,14 @@ from algotrading.state.journal import Journal
 
 
 class MonitorActor(Actor):
-    def __init__(self, name: str = "monitor", *, ledger: Ledger, journal: Journal | None = None,
-                 summary_every_ns: int = 0) -> None:
+    def __init__(
+        self,
+        name: str = "monitor",
+        *,
+        ledger: Ledger,
+        journal: Journal | None = None,
+        summary_every_ns: int = 0,
+    ) -> None:
         super().__init__(name)
         self.ledger = ledger
         self.journal = journal
@@ -44,13 +50,24 @@ class MonitorActor(Actor):
     async def on_fill(self, msg: Fill) -> None:
         self.counts["fills"] += 1
         self.ledger.record_fill(msg)
-        self.log.info("filled", client_order_id=msg.client_order_id, instrument=msg.instrument,
-                      side=msg.side, quantity=msg.quantity, price=msg.price,
-                      commission=msg.commission)
+        self.log.info(
+            "filled",
+            client_order_id=msg.client_order_id,
+            instrument=msg.instrument,
+            side=msg.side,
+            quantity=msg.quantity,
+            price=msg.price,
+            commission=msg.commission,
+        )
 
     async def on_position(self, msg: Position) -> None:
-        self.log.info("position", instrument=msg.instrument, quantity=msg.quantity,
-                      avg_price=msg.avg_price, realized_pnl=round(msg.realized_pnl, 2))
+        self.log.info(
+            "position",
+            instrument=msg.instrument,
+            quantity=msg.quantity,
+            avg_price=msg.avg_price,
+            realized_pnl=round(msg.realized_pnl, 2),
+        )
 
     async def on_account_state(self, msg: AccountState) -> None:
         self.ledger.record_account(msg)
@@ -58,8 +75,12 @@ class MonitorActor(Actor):
             self.journal.append(msg)
         if self.summary_every_ns and msg.ts_event - self._last_summary_ns >= self.summary_every_ns:
             self._last_summary_ns = msg.ts_event
-            self.log.info("account", equity=round(msg.equity, 2), balance=round(msg.balance, 2),
-                          margin_used=round(msg.margin_used, 2))
+            self.log.info(
+                "account",
+                equity=round(msg.equity, 2),
+                balance=round(msg.balance, 2),
+                margin_used=round(msg.margin_used, 2),
+            )
 
     async def on_order_denied(self, msg: OrderDenied) -> None:
         self.counts[f"denied:{msg.code}"] += 1
@@ -83,6 +104,12 @@ class MonitorActor(Actor):
     async def on_actor_failed(self, msg: ActorFailed) -> None:
         self.counts[f"failed:{msg.actor}"] += 1
         level = AlertLevel.CRITICAL if msg.action == "escalate" else AlertLevel.WARNING
-        self.ledger.alerts.append(Alert(ts_event=msg.ts_event, level=level,
-                                        code=f"actor_{msg.action}", text=msg.error,
-                                        source=msg.actor))
+        self.ledger.alerts.append(
+            Alert(
+                ts_event=msg.ts_event,
+                level=level,
+                code=f"actor_{msg.action}",
+                text=msg.error,
+                source=msg.actor,
+            )
+        )

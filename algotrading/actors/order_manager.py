@@ -27,8 +27,7 @@ from algotrading.state.journal import Journal
 
 
 class OrderManagerActor(Actor):
-    emits = (SubmitOrder, Order, Fill, Position, OrderRejected, OrderAccepted,
-             OrderCancelled)
+    emits = (SubmitOrder, Order, Fill, Position, OrderRejected, OrderAccepted, OrderCancelled)
 
     def __init__(
         self,
@@ -57,19 +56,33 @@ class OrderManagerActor(Actor):
         intent = msg.intent
         spec = self.instruments[intent.instrument]
         quantity = spec.round_quantity(intent.quantity)
-        await self._submit(Order(
-            ts_event=self.clock.now_ns(), client_order_id=self.next_client_id(),
-            strategy_id=intent.strategy_id, instrument=intent.instrument, side=intent.side,
-            quantity=quantity, order_type=intent.order_type, limit_price=intent.limit_price,
-            stop_price=intent.stop_price, time_in_force=intent.time_in_force))
+        await self._submit(
+            Order(
+                ts_event=self.clock.now_ns(),
+                client_order_id=self.next_client_id(),
+                strategy_id=intent.strategy_id,
+                instrument=intent.instrument,
+                side=intent.side,
+                quantity=quantity,
+                order_type=intent.order_type,
+                limit_price=intent.limit_price,
+                stop_price=intent.stop_price,
+                time_in_force=intent.time_in_force,
+            )
+        )
 
     async def _submit(self, order: Order) -> None:
         if self.journal is not None:
             self.journal.write_ahead(order)  # durable before it leaves
         self.orders[order.client_order_id] = order
         self.status[order.client_order_id] = "SUBMITTED"
-        self.log.info("order_submitted", client_order_id=order.client_order_id,
-                      instrument=order.instrument, side=order.side, quantity=order.quantity)
+        self.log.info(
+            "order_submitted",
+            client_order_id=order.client_order_id,
+            instrument=order.instrument,
+            side=order.side,
+            quantity=order.quantity,
+        )
         await self.send(order)
         await self.send(SubmitOrder(ts_event=order.ts_event, order=order))
         submitted = OrderSubmitted(ts_event=order.ts_event, client_order_id=order.client_order_id)
@@ -84,8 +97,9 @@ class OrderManagerActor(Actor):
     async def on_order_rejected(self, msg: OrderRejected) -> None:
         self.status[msg.client_order_id] = "REJECTED"
         self._journal(msg)
-        self.log.warning("order_rejected", client_order_id=msg.client_order_id, code=msg.code,
-                         reason=msg.reason)
+        self.log.warning(
+            "order_rejected", client_order_id=msg.client_order_id, code=msg.code, reason=msg.reason
+        )
         await self.send(msg)
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
@@ -104,8 +118,13 @@ class OrderManagerActor(Actor):
         old = self.book.get(msg.instrument, PositionState())
         new, realized = apply_fill(old, msg.side, msg.quantity, msg.price)
         self.book[msg.instrument] = new
-        position = Position(ts_event=msg.ts_event, instrument=msg.instrument,
-                            quantity=new.quantity, avg_price=new.avg_price, realized_pnl=realized)
+        position = Position(
+            ts_event=msg.ts_event,
+            instrument=msg.instrument,
+            quantity=new.quantity,
+            avg_price=new.avg_price,
+            realized_pnl=realized,
+        )
         self._journal(position)
         await self.send(msg)
         await self.send(position)
@@ -119,16 +138,26 @@ class OrderManagerActor(Actor):
                 continue
             side = Side.SELL if position.quantity > 0 else Side.BUY
             self.log.warning("flatten", instrument=instrument, quantity=position.quantity)
-            await self._submit(Order(
-                ts_event=self.clock.now_ns(), client_order_id=self.next_client_id(),
-                strategy_id="flatten", instrument=instrument, side=side,
-                quantity=abs(position.quantity)))
+            await self._submit(
+                Order(
+                    ts_event=self.clock.now_ns(),
+                    client_order_id=self.next_client_id(),
+                    strategy_id="flatten",
+                    instrument=instrument,
+                    side=side,
+                    quantity=abs(position.quantity),
+                )
+            )
 
     def open_orders(self) -> list[Order]:
-        return [o for cid, o in self.orders.items()
-                if self.status.get(cid) in ("SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")]
+        return [
+            o
+            for cid, o in self.orders.items()
+            if self.status.get(cid) in ("SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")
+        ]
 
-    def _journal(self, msg: Fill | Position | OrderAccepted | OrderRejected | OrderCancelled
-                 ) -> None:
+    def _journal(
+        self, msg: Fill | Position | OrderAccepted | OrderRejected | OrderCancelled
+    ) -> None:
         if self.journal is not None:
             self.journal.append(msg)

@@ -23,15 +23,24 @@ from algotrading.messages import (
 from algotrading.risk.checks import RiskLimits, TradingSwitch, check_order
 from algotrading.runtime.actor import Actor
 
-_STATES = {"halt": TradingState.HALTED, "reduce": TradingState.REDUCING,
-           "resume": TradingState.ACTIVE}
+_STATES = {
+    "halt": TradingState.HALTED,
+    "reduce": TradingState.REDUCING,
+    "resume": TradingState.ACTIVE,
+}
 
 
 class RiskActor(Actor):
     emits = (ApprovedOrder, OrderDenied, RiskState)
 
-    def __init__(self, name: str = "risk", *, limits: RiskLimits, switch: TradingSwitch,
-                 positions: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "risk",
+        *,
+        limits: RiskLimits,
+        switch: TradingSwitch,
+        positions: dict[str, float] | None = None,
+    ) -> None:
         super().__init__(name)
         self.limits = limits
         self.switch = switch
@@ -42,20 +51,30 @@ class RiskActor(Actor):
 
     def projected(self, instrument: str) -> float:
         working = sum(q for i, q in self.working.values() if i == instrument)
-        return (self.positions.get(instrument, 0.0) + working
-                + self.pending_approvals.get(instrument, 0.0))
+        return (
+            self.positions.get(instrument, 0.0)
+            + working
+            + self.pending_approvals.get(instrument, 0.0)
+        )
 
     async def on_order_intent(self, msg: OrderIntent) -> None:
         now = self.clock.now_ns()
         refusal = check_order(msg, self.projected(msg.instrument), self.limits, self.switch.state)
         if refusal is not None:
-            self.log.warning("order_denied", code=refusal.code, reason=refusal.reason,
-                             instrument=msg.instrument, side=msg.side, quantity=msg.quantity)
+            self.log.warning(
+                "order_denied",
+                code=refusal.code,
+                reason=refusal.reason,
+                instrument=msg.instrument,
+                side=msg.side,
+                quantity=msg.quantity,
+            )
             await self.send(msg.denied(now, refusal.code, refusal.reason))
             return
         signed = msg.side.sign * msg.quantity
         self.pending_approvals[msg.instrument] = (
-            self.pending_approvals.get(msg.instrument, 0.0) + signed)
+            self.pending_approvals.get(msg.instrument, 0.0) + signed
+        )
         await self.send(msg.approved(now))
 
     async def on_order(self, msg: Order) -> None:

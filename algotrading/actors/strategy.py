@@ -56,13 +56,21 @@ class StrategyActor(Actor):
         orders = orders_to_target(current, target)
         if not orders:
             return
-        self.log.info("signal", instrument=msg.instrument, close=msg.close, current=current,
-                      target=target)
+        self.log.info(
+            "signal", instrument=msg.instrument, close=msg.close, current=current, target=target
+        )
         self.intended[msg.instrument] = target
         for side, quantity in orders:
-            await self.send(OrderIntent(
-                ts_event=msg.ts_event, strategy_id=self.strategy_id, instrument=msg.instrument,
-                side=side, quantity=quantity, reason=f"target {target:g}"))
+            await self.send(
+                OrderIntent(
+                    ts_event=msg.ts_event,
+                    strategy_id=self.strategy_id,
+                    instrument=msg.instrument,
+                    side=side,
+                    quantity=quantity,
+                    reason=f"target {target:g}",
+                )
+            )
 
     async def on_prediction(self, msg: Prediction) -> None:
         self.last_prediction[msg.instrument] = msg

@@ -23,8 +23,9 @@ from algotrading.sim.exchange import SimExchange
 class SimVenueActor(Actor):
     emits = (OrderAccepted, OrderRejected, OrderCancelled, Fill, AccountState)
 
-    def __init__(self, name: str = "venue", *, exchange: SimExchange,
-                 account_every_ns: int = 0) -> None:
+    def __init__(
+        self, name: str = "venue", *, exchange: SimExchange, account_every_ns: int = 0
+    ) -> None:
         super().__init__(name)
         self.exchange = exchange
         self.account_every_ns = account_every_ns
@@ -39,8 +40,11 @@ class SimVenueActor(Actor):
 
     async def on_quote(self, msg: Quote) -> None:
         out = self.exchange.on_quote(msg)
-        if not out and self.account_every_ns and (
-                msg.ts_event - self._last_account_ns >= self.account_every_ns):
+        if (
+            not out
+            and self.account_every_ns
+            and (msg.ts_event - self._last_account_ns >= self.account_every_ns)
+        ):
             out = [self.exchange.account_state(msg.ts_event)]
         if out:
             self._last_account_ns = msg.ts_event

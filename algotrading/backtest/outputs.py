@@ -58,11 +58,18 @@ def closed_trades(
             entry_commission = state["commission"] * share
             exit_commission = commission * closing / fill.quantity
             pnl = (fill.price - state["avg"]) * closing * direction * rate
-            trades.append(ClosedTrade(
-                instrument=fill.instrument, side=Side.BUY if direction > 0 else Side.SELL,
-                quantity=closing, entry_time=state["time"], exit_time=fill.ts_event,
-                entry_price=state["avg"], exit_price=fill.price,
-                pnl=pnl - entry_commission - exit_commission))
+            trades.append(
+                ClosedTrade(
+                    instrument=fill.instrument,
+                    side=Side.BUY if direction > 0 else Side.SELL,
+                    quantity=closing,
+                    entry_time=state["time"],
+                    exit_time=fill.ts_event,
+                    entry_price=state["avg"],
+                    exit_price=fill.price,
+                    pnl=pnl - entry_commission - exit_commission,
+                )
+            )
             state["qty"] -= direction * closing
             state["commission"] -= entry_commission
             remaining -= closing
@@ -72,8 +79,12 @@ def closed_trades(
                 state = None
         if remaining > EPS:
             if state is None:
-                open_[fill.instrument] = {"qty": fill.side.sign * remaining, "avg": fill.price,
-                                          "time": fill.ts_event, "commission": commission}
+                open_[fill.instrument] = {
+                    "qty": fill.side.sign * remaining,
+                    "avg": fill.price,
+                    "time": fill.ts_event,
+                    "commission": commission,
+                }
             else:
                 total = abs(state["qty"]) + remaining
                 state["avg"] = (state["avg"] * abs(state["qty"]) + fill.price * remaining) / total
@@ -85,27 +96,66 @@ def closed_trades(
 def write_trades(path: Path, trades: Sequence[ClosedTrade]) -> None:
     with path.open("w", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(["instrument", "side", "quantity", "entry_time", "exit_time",
-                      "entry_price", "exit_price", "pnl"])
+        out.writerow(
+            [
+                "instrument",
+                "side",
+                "quantity",
+                "entry_time",
+                "exit_time",
+                "entry_price",
+                "exit_price",
+                "pnl",
+            ]
+        )
         for t in trades:
-            out.writerow([t.instrument, "LONG" if t.side is Side.BUY else "SHORT", _num(t.quantity),
-                          iso_utc(t.entry_time), iso_utc(t.exit_time), _num(t.entry_price),
-                          _num(t.exit_price), f"{t.pnl:.2f}"])
+            out.writerow(
+                [
+                    t.instrument,
+                    "LONG" if t.side is Side.BUY else "SHORT",
+                    _num(t.quantity),
+                    iso_utc(t.entry_time),
+                    iso_utc(t.exit_time),
+                    _num(t.entry_price),
+                    _num(t.exit_price),
+                    f"{t.pnl:.2f}",
+                ]
+            )
 
 
 def write_orders(path: Path, ledger: Ledger) -> None:
     with path.open("w", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(["client_order_id", "time", "instrument", "side", "quantity", "type",
-                      "status", "fill_time", "fill_price"])
+        out.writerow(
+            [
+                "client_order_id",
+                "time",
+                "instrument",
+                "side",
+                "quantity",
+                "type",
+                "status",
+                "fill_time",
+                "fill_price",
+            ]
+        )
         for o in ledger.orders:
             cid = o.client_order_id
             fill_time = ledger.order_fill_time.get(cid)
             fill_price = ledger.order_fill_price.get(cid)
-            out.writerow([cid, iso_utc(o.ts_event), o.instrument, o.side.value, _num(o.quantity),
-                          o.order_type.value, ledger.order_status.get(cid, ""),
-                          iso_utc(fill_time) if fill_time is not None else "",
-                          _num(fill_price) if fill_price is not None else ""])
+            out.writerow(
+                [
+                    cid,
+                    iso_utc(o.ts_event),
+                    o.instrument,
+                    o.side.value,
+                    _num(o.quantity),
+                    o.order_type.value,
+                    ledger.order_status.get(cid, ""),
+                    iso_utc(fill_time) if fill_time is not None else "",
+                    _num(fill_price) if fill_price is not None else "",
+                ]
+            )
 
 
 def write_equity(path: Path, equity: Sequence[tuple[int, float]]) -> None:
@@ -121,8 +171,11 @@ def _num(x: float) -> str:
 
 
 def compute_metrics(
-    equity: Sequence[tuple[int, float]], trades: Sequence[ClosedTrade], initial: float,
-    commission_paid: float, periods_per_year: int = 252,
+    equity: Sequence[tuple[int, float]],
+    trades: Sequence[ClosedTrade],
+    initial: float,
+    commission_paid: float,
+    periods_per_year: int = 252,
 ) -> dict[str, Any]:
     """First metrics: returns, drawdown, Sharpe of daily returns (empyrical's definition:
     mean / std(ddof=1) * sqrt(periods_per_year)), and trade statistics."""

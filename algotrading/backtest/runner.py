@@ -48,8 +48,13 @@ async def run_backtest(
     bar_interval_ns: int,
     data_source: str,
 ) -> BacktestResult:
-    session = build_session(config, strategy, {instrument.symbol: instrument},
-                            bar_interval_ns=bar_interval_ns, id_prefix="bt")
+    session = build_session(
+        config,
+        strategy,
+        {instrument.symbol: instrument},
+        bar_interval_ns=bar_interval_ns,
+        id_prefix="bt",
+    )
     driver = Driver(session.graph, VirtualClock(), session.policy)
     await driver.start()
     count, first, last = 0, None, None
@@ -64,11 +69,15 @@ async def run_backtest(
     ledger = session.ledger
     account = config.system.account
     trades = closed_trades(ledger.fills, session.instruments, account.currency)
-    metrics = compute_metrics(ledger.equity, trades, account.initial_cash,
-                              session.exchange.commission_paid)
+    metrics = compute_metrics(
+        ledger.equity, trades, account.initial_cash, session.exchange.commission_paid
+    )
     position = session.exchange.position(instrument.symbol)
-    metrics["open_position"] = {"instrument": instrument.symbol, "quantity": position.quantity,
-                                "avg_price": position.avg_price}
+    metrics["open_position"] = {
+        "instrument": instrument.symbol,
+        "quantity": position.quantity,
+        "avg_price": position.avg_price,
+    }
     metrics["run"] = {
         "data": data_source,
         "instrument": instrument.symbol,
@@ -81,14 +90,16 @@ async def run_backtest(
         "costs": session.exchange.costs.describe(),
         "fill_rule": FILL_RULE,
     }
-    return BacktestResult(session=session, trades=trades, metrics=metrics, bars=count,
-                          events=driver.delivered)
+    return BacktestResult(
+        session=session, trades=trades, metrics=metrics, bars=count, events=driver.delivered
+    )
 
 
 def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in
-             ("trades.csv", "orders.csv", "equity.csv", "metrics.json")}
+    paths = {
+        name: out_dir / name for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json")
+    }
     write_trades(paths["trades.csv"], result.trades)
     write_orders(paths["orders.csv"], result.session.ledger)
     write_equity(paths["equity.csv"], result.session.ledger.equity)

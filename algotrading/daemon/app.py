@@ -49,16 +49,24 @@ def market_data(config: Config, start_ns: int) -> Iterator[Message]:
     from algotrading.data.synthetic import synthetic_quotes
 
     spec = config.instrument(symbol)
-    yield from synthetic_quotes(symbol, start_ns, feed.seed, rate_hz=feed.rate_hz,
-                                pip_size=spec.pip_size, price_precision=spec.price_precision)
+    yield from synthetic_quotes(
+        symbol,
+        start_ns,
+        feed.seed,
+        rate_hz=feed.rate_hz,
+        pip_size=spec.pip_size,
+        price_precision=spec.price_precision,
+    )
 
 
-async def run_daemon(config: Config, state_dir: Path, *, duration_s: float | None = None,
-                     speed: float | None = None) -> RunSummary:
+async def run_daemon(
+    config: Config, state_dir: Path, *, duration_s: float | None = None, speed: float | None = None
+) -> RunSummary:
     log = get_logger("daemon")
     feed = config.system.feed
-    strategy = build_strategy(config.system.strategy.name, config.system.strategy.params,
-                              where="system.yaml: strategy")
+    strategy = build_strategy(
+        config.system.strategy.name, config.system.strategy.params, where="system.yaml: strategy"
+    )
     symbols = [normalize_symbol(s) for s in config.market.instruments]
     instruments = {s: config.instrument(s) for s in symbols}
     start_ns = parse_utc(feed.start)
@@ -69,15 +77,24 @@ async def run_daemon(config: Config, state_dir: Path, *, duration_s: float | Non
     store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
     session: Session | None = None
     try:
-        session = build_session(config, strategy, instruments,
-                                bar_interval_ns=config.bar_interval_ns, id_prefix=session_id,
-                                journal=store, summary_every_ns=5 * 10**9,
-                                account_every_ns=10**9)
+        session = build_session(
+            config,
+            strategy,
+            instruments,
+            bar_interval_ns=config.bar_interval_ns,
+            id_prefix=session_id,
+            journal=store,
+            summary_every_ns=5 * 10**9,
+            account_every_ns=10**9,
+        )
         runtime = LiveRuntime(
-            session.graph, clock, session.policy,
+            session.graph,
+            clock,
+            session.policy,
             queue_size=config.system.runtime.queue_size,
             drain_timeout_s=config.system.runtime.drain_timeout_seconds,
-            escalation_commands=_escalation_commands(config))
+            escalation_commands=_escalation_commands(config),
+        )
 
         def open_feed() -> AsyncIterator[Message]:
             return paced(market_data(config, start_ns), clock)
@@ -87,9 +104,16 @@ async def run_daemon(config: Config, state_dir: Path, *, duration_s: float | Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.request_stop, f"signal {sig.name}")
-        log.info("started", session=session_id, strategy=strategy.name,
-                 params=msgspec.to_builtins(strategy.params), instruments=symbols,
-                 feed=feed.source, speed=clock.speed, state=str(state_dir / DB_NAME))
+        log.info(
+            "started",
+            session=session_id,
+            strategy=strategy.name,
+            params=msgspec.to_builtins(strategy.params),
+            instruments=symbols,
+            feed=feed.source,
+            speed=clock.speed,
+            state=str(state_dir / DB_NAME),
+        )
         try:
             code = await runtime.run(duration_s)
         finally:
@@ -99,10 +123,14 @@ async def run_daemon(config: Config, state_dir: Path, *, duration_s: float | Non
         store.close()
     ledger = session.ledger
     return RunSummary(
-        exit_code=code, reason=runtime.stop_reason, session_id=session_id,
-        orders=len(ledger.orders), fills=len(ledger.fills),
+        exit_code=code,
+        reason=runtime.stop_reason,
+        session_id=session_id,
+        orders=len(ledger.orders),
+        fills=len(ledger.fills),
         equity=ledger.last_account.equity if ledger.last_account else None,
-        positions={s: session.exchange.position(s).quantity for s in symbols})
+        positions={s: session.exchange.position(s).quantity for s in symbols},
+    )
 
 
 def _escalation_commands(config: Config) -> tuple[tuple[str, str], ...]:

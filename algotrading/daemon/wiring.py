@@ -99,8 +99,12 @@ def restart_policy(config: Config) -> RestartPolicy:
 
 def cost_model(config: Config) -> CostModel:
     c = config.system.venue.costs
-    return CostModel(spread_pips=c.spread_pips, slippage_pips=c.slippage_pips,
-                     commission_per_unit=c.commission_per_unit, commission_bps=c.commission_bps)
+    return CostModel(
+        spread_pips=c.spread_pips,
+        slippage_pips=c.slippage_pips,
+        commission_per_unit=c.commission_per_unit,
+        commission_bps=c.commission_bps,
+    )
 
 
 def build_session(
@@ -114,12 +118,17 @@ def build_session(
     summary_every_ns: int = 0,
     account_every_ns: int = 0,
 ) -> Session:
-    exchange = SimExchange(instruments, account_currency=config.system.account.currency,
-                           initial_cash=config.system.account.initial_cash,
-                           costs=cost_model(config))
+    exchange = SimExchange(
+        instruments,
+        account_currency=config.system.account.currency,
+        initial_cash=config.system.account.initial_cash,
+        costs=cost_model(config),
+    )
     ledger = Ledger()
-    limits = RiskLimits(max_order_quantity=config.system.risk.max_order_quantity,
-                        max_position_quantity=config.system.risk.max_position_quantity)
+    limits = RiskLimits(
+        max_order_quantity=config.system.risk.max_order_quantity,
+        max_position_quantity=config.system.risk.max_position_quantity,
+    )
     switch = TradingSwitch()
     generation = itertools.count()
 
@@ -128,23 +137,45 @@ def build_session(
 
     def order_manager() -> OrderManagerActor:
         gen = next(generation)
-        return OrderManagerActor(id_prefix=id_prefix if gen == 0 else f"{id_prefix}r{gen}",
-                                 instruments=instruments, journal=journal, book=positions())
+        return OrderManagerActor(
+            id_prefix=id_prefix if gen == 0 else f"{id_prefix}r{gen}",
+            instruments=instruments,
+            journal=journal,
+            book=positions(),
+        )
 
     specs = [
         ActorSpec("feed", lambda: FeedActor(journal=journal)),
         ActorSpec("bar_builder", lambda: BarBuilderActor(interval_ns=bar_interval_ns)),
         ActorSpec("model", lambda: ModelActor(kind=config.model.model.kind)),
-        ActorSpec("strategy", lambda: StrategyActor(
-            strategy_id=strategy.name, make_rule=strategy.make_rule, instruments=instruments)),
-        ActorSpec("risk", lambda: RiskActor(
-            limits=limits, switch=switch,
-            positions={s: p.quantity for s, p in positions().items()})),
+        ActorSpec(
+            "strategy",
+            lambda: StrategyActor(
+                strategy_id=strategy.name, make_rule=strategy.make_rule, instruments=instruments
+            ),
+        ),
+        ActorSpec(
+            "risk",
+            lambda: RiskActor(
+                limits=limits,
+                switch=switch,
+                positions={s: p.quantity for s, p in positions().items()},
+            ),
+        ),
         ActorSpec("order_manager", order_manager),
-        ActorSpec("venue", lambda: SimVenueActor(exchange=exchange,
-                                                 account_every_ns=account_every_ns)),
-        ActorSpec("monitor", lambda: MonitorActor(ledger=ledger, journal=journal,
-                                                  summary_every_ns=summary_every_ns)),
+        ActorSpec(
+            "venue", lambda: SimVenueActor(exchange=exchange, account_every_ns=account_every_ns)
+        ),
+        ActorSpec(
+            "monitor",
+            lambda: MonitorActor(ledger=ledger, journal=journal, summary_every_ns=summary_every_ns),
+        ),
     ]
-    return Session(graph=Graph(specs, ROUTES), exchange=exchange, ledger=ledger,
-                   instruments=instruments, policy=restart_policy(config), switch=switch)
+    return Session(
+        graph=Graph(specs, ROUTES),
+        exchange=exchange,
+        ledger=ledger,
+        instruments=instruments,
+        policy=restart_policy(config),
+        switch=switch,
+    )

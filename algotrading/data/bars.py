@@ -38,8 +38,9 @@ class BarAggregator:
         if bar.interval_ns >= self.interval_ns:
             return bar
         start = bar.ts_open - bar.ts_open % self.interval_ns
-        completed = self._add(start, bar.ts_event, bar.open, bar.high, bar.low, bar.close,
-                              bar.volume)
+        completed = self._add(
+            start, bar.ts_event, bar.open, bar.high, bar.low, bar.close, bar.volume
+        )
         if completed is None and bar.ts_event >= self._end:
             return self._emit(bar.ts_event)
         return completed
@@ -50,8 +51,9 @@ class BarAggregator:
             return self._emit(now_ns)
         return None
 
-    def _add(self, start: int, ts: int, o: float, h: float, lo: float, c: float,
-             volume: float) -> Bar | None:
+    def _add(
+        self, start: int, ts: int, o: float, h: float, lo: float, c: float, volume: float
+    ) -> Bar | None:
         completed = None
         if start < self._closed_until or (self._start is not None and start < self._start):
             return None  # late data for a bar already emitted: dropped
@@ -69,9 +71,18 @@ class BarAggregator:
         return completed
 
     def _emit(self, ts_recv: int) -> Bar:
-        bar = Bar(ts_event=self._end, ts_recv=max(ts_recv, self._end), instrument=self.instrument,
-                  interval_ns=self.interval_ns, ts_open=self._start or 0, open=self._open,
-                  high=self._high, low=self._low, close=self._close, volume=self._volume)
+        bar = Bar(
+            ts_event=self._end,
+            ts_recv=max(ts_recv, self._end),
+            instrument=self.instrument,
+            interval_ns=self.interval_ns,
+            ts_open=self._start or 0,
+            open=self._open,
+            high=self._high,
+            low=self._low,
+            close=self._close,
+            volume=self._volume,
+        )
         self._closed_until = self._end
         self._start = None
         return bar

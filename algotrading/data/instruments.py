@@ -94,8 +94,15 @@ BUILTIN_INSTRUMENTS: dict[str, InstrumentSpec] = {
     )
 }
 
-_INDEX_ALIASES = {"SPX500": "SPX500_USD", "SPX": "SPX500_USD", "NAS100": "NAS100_USD",
-                  "US30": "US30_USD", "DE30": "DE30_EUR", "DAX": "DE30_EUR", "UK100": "UK100_GBP"}
+_INDEX_ALIASES = {
+    "SPX500": "SPX500_USD",
+    "SPX": "SPX500_USD",
+    "NAS100": "NAS100_USD",
+    "US30": "US30_USD",
+    "DE30": "DE30_EUR",
+    "DAX": "DE30_EUR",
+    "UK100": "UK100_GBP",
+}
 
 
 def normalize_symbol(text: str) -> str:

@@ -34,22 +34,68 @@ TRADING_NS_PER_YEAR = round(365.25 / 7 * 120 * HOUR_NS)
 
 # Relative volatility by UTC hour of day, before normalisation: Asia (23-06), London (07-12),
 # London/New York overlap (12-16), New York afternoon (17-20), rollover lull (21-22).
-_VOL_SHAPE_RAW = np.array([
-    0.65, 0.70, 0.70, 0.65, 0.60, 0.60, 0.75, 1.10,  # 00-07
-    1.30, 1.25, 1.15, 1.10, 1.30, 1.60, 1.70, 1.55,  # 08-15
-    1.30, 1.00, 0.85, 0.80, 0.70, 0.45, 0.50, 0.60,  # 16-23
-])
+_VOL_SHAPE_RAW = np.array(
+    [
+        0.65,
+        0.70,
+        0.70,
+        0.65,
+        0.60,
+        0.60,
+        0.75,
+        1.10,  # 00-07
+        1.30,
+        1.25,
+        1.15,
+        1.10,
+        1.30,
+        1.60,
+        1.70,
+        1.55,  # 08-15
+        1.30,
+        1.00,
+        0.85,
+        0.80,
+        0.70,
+        0.45,
+        0.50,
+        0.60,  # 16-23
+    ]
+)
 # Each UTC hour occurs exactly five times in the Sunday-to-Friday week, so a unit mean square
 # over the day makes the weekly (and so annual) variance exactly annual_vol ** 2.
 VOL_SHAPE: npt.NDArray[np.float64] = _VOL_SHAPE_RAW / np.sqrt(np.mean(_VOL_SHAPE_RAW**2))
 # Quote arrivals and tick volume per UTC hour, mean 1: busy when volatile.
 ACTIVITY: npt.NDArray[np.float64] = _VOL_SHAPE_RAW / np.mean(_VOL_SHAPE_RAW)
 # Spread multiplier per UTC hour: tight in London/New York, wider in Asia, widest at rollover.
-SPREAD_WIDENING: npt.NDArray[np.float64] = np.array([
-    1.3, 1.3, 1.3, 1.3, 1.3, 1.3, 1.2, 1.0,  # 00-07
-    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,  # 08-15
-    1.0, 1.0, 1.2, 1.2, 1.4, 2.5, 2.5, 1.6,  # 16-23
-])
+SPREAD_WIDENING: npt.NDArray[np.float64] = np.array(
+    [
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.3,
+        1.2,
+        1.0,  # 00-07
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,  # 08-15
+        1.0,
+        1.0,
+        1.2,
+        1.2,
+        1.4,
+        2.5,
+        2.5,
+        1.6,  # 16-23
+    ]
+)
 
 # The weekend reopening gap has the spread of this many average trading hours of returns.
 REOPEN_GAP_HOURS = 2.0
@@ -105,12 +151,14 @@ def synthetic_quotes(
         hour_end = t - t % HOUR_NS + HOUR_NS
         end = min(hour_end, session_end) if skip_closed else hour_end
         hour = (t // HOUR_NS) % 24
-        offsets, mid, log_mid = _quote_chunk(rng, end - t, log_mid, rate_hz * ACTIVITY[hour],
-                                             variance_per_ns * VOL_SHAPE[hour] ** 2)
+        offsets, mid, log_mid = _quote_chunk(
+            rng, end - t, log_mid, rate_hz * ACTIVITY[hour], variance_per_ns * VOL_SHAPE[hour] ** 2
+        )
         half_spread = 0.5 * spread_pips * pip_size * SPREAD_WIDENING[hour]
         bid = np.round(mid - half_spread, price_precision)
-        ask = np.maximum(np.round(mid + half_spread, price_precision),
-                         np.round(bid + tick, price_precision))
+        ask = np.maximum(
+            np.round(mid + half_spread, price_precision), np.round(bid + tick, price_precision)
+        )
         for ts, b, a in zip((offsets + t).tolist(), bid.tolist(), ask.tolist(), strict=True):
             yield Quote(ts_event=ts, ts_recv=ts, instrument=instrument, bid=b, ask=a)
         started = True
@@ -207,8 +255,18 @@ def synthetic_bars(
     keep = (session >= 0) & (ts_open < edges[np.maximum(session, 0), 1])
     columns = (ts_open[keep], opens[keep], highs[keep], lows[keep], closes[keep], volumes[keep])
     return [
-        Bar(ts_event=t + interval_ns, ts_recv=t + interval_ns, instrument=instrument,
-            interval_ns=interval_ns, ts_open=t, open=o, high=h, low=lo, close=c, volume=v)
+        Bar(
+            ts_event=t + interval_ns,
+            ts_recv=t + interval_ns,
+            instrument=instrument,
+            interval_ns=interval_ns,
+            ts_open=t,
+            open=o,
+            high=h,
+            low=lo,
+            close=c,
+            volume=v,
+        )
         for t, o, h, lo, c, v in zip(*(column.tolist() for column in columns), strict=True)
     ]
 

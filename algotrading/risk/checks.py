@@ -46,15 +46,21 @@ def check_order(
     if state is TradingState.HALTED:
         return Refusal("halted", "trading is halted; no new orders")
     if state is TradingState.REDUCING and not reduces_exposure(intent, position):
-        return Refusal("reducing_only", "trading state is REDUCING; only orders that reduce "
-                       "the position are allowed")
+        return Refusal(
+            "reducing_only",
+            "trading state is REDUCING; only orders that reduce the position are allowed",
+        )
     if intent.quantity <= 0:
         return Refusal("invalid_quantity", f"quantity must be > 0, got {intent.quantity:g}")
     if intent.quantity > limits.max_order_quantity:
-        return Refusal("max_order_quantity", f"quantity {intent.quantity:g} exceeds the limit "
-                       f"of {limits.max_order_quantity:g}")
+        return Refusal(
+            "max_order_quantity",
+            f"quantity {intent.quantity:g} exceeds the limit of {limits.max_order_quantity:g}",
+        )
     after = position + intent.side.sign * intent.quantity
     if abs(after) > limits.max_position_quantity and abs(after) > abs(position):
-        return Refusal("max_position_quantity", f"position would be {after:g}, beyond the limit "
-                       f"of {limits.max_position_quantity:g}")
+        return Refusal(
+            "max_position_quantity",
+            f"position would be {after:g}, beyond the limit of {limits.max_position_quantity:g}",
+        )
     return None

@@ -17,6 +17,14 @@ class WallClock:
         return time.time_ns()
 
 
+class MonotonicClock:
+    """Elapsed real time that never jumps: what restart windows and backoffs are measured in
+    when the daemon runs for real, whatever the data's own time does."""
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+
 class VirtualClock:
     """Time driven by the data: the deterministic driver sets it to each input's timestamp.
     It never goes backwards."""

@@ -71,13 +71,15 @@ class Driver:
     async def _on_failure(self, name: str, exc: Exception) -> None:
         decision = self.supervisor.on_failure(name, exc)
         escalate = isinstance(decision, Escalate)
-        await self._notify(ActorFailed(
-            ts_event=self.clock.now_ns(),
-            actor=name,
-            error=f"{type(exc).__name__}: {exc}",
-            restarts=self.supervisor.restarts(name),
-            action="escalate" if escalate else "restart",
-        ))
+        await self._notify(
+            ActorFailed(
+                ts_event=self.clock.now_ns(),
+                actor=name,
+                error=f"{type(exc).__name__}: {exc}",
+                restarts=self.supervisor.restarts(name),
+                action="escalate" if escalate else "restart",
+            )
+        )
         if isinstance(decision, Escalate):
             self._pending.clear()
             raise Escalated(name, decision.failures, exc) from exc

@@ -85,6 +85,4 @@ class Graph:
 
     def describe(self) -> list[str]:
         """One line per route, for docs and ``--help``-style listings."""
-        return [
-            f"{r.source} --{r.message.__name__}--> {', '.join(r.targets)}" for r in self.routes
-        ]
+        return [f"{r.source} --{r.message.__name__}--> {', '.join(r.targets)}" for r in self.routes]

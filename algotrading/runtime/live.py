@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from algotrading.log import get_logger
 from algotrading.messages import ActorFailed, Alert, AlertLevel, Command, Message
 from algotrading.runtime.actor import Actor
-from algotrading.runtime.clock import Clock
+from algotrading.runtime.clock import Clock, MonotonicClock
 from algotrading.runtime.graph import Graph
 from algotrading.runtime.supervision import Escalate, RestartPolicy
 from algotrading.runtime.supervisor import Supervisor
@@ -54,12 +54,15 @@ class LiveRuntime:
         self.inboxes: dict[str, asyncio.Queue[Message]] = {
             name: asyncio.Queue(maxsize=queue_size) for name in graph.names
         }
-        self.supervisor = Supervisor(graph, policy, clock, self._send)
+        self.supervisor = Supervisor(
+            graph, policy, clock, self._send, failure_clock=MonotonicClock()
+        )
         self.drain_timeout_s = drain_timeout_s
         self.escalation_commands = escalation_commands
         self.sources: list[Source] = []
         self.exit_code = EXIT_OK
         self.stop_reason = ""
+        self.escalated: set[str] = set()
         self._stop = asyncio.Event()
         self.started_ns = 0
 
@@ -73,10 +76,10 @@ class LiveRuntime:
         return {name: q.qsize() for name, q in self.inboxes.items()}
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
-        """Ask for a graceful shutdown; the first reason and the worst exit code win."""
-        if not self._stop.is_set():
+        """Ask for a graceful shutdown. The worst exit code wins, and its reason with it."""
+        if not self._stop.is_set() or exit_code > self.exit_code:
             self.stop_reason = reason
-            self.log.info("stop_requested", reason=reason)
+            self.log.info("stop_requested", reason=reason, exit_code=exit_code)
         self.exit_code = max(self.exit_code, exit_code)
         self._stop.set()
 
@@ -95,8 +98,7 @@ class LiveRuntime:
             for name in self.graph.names
         ]
         source_tasks = [
-            asyncio.create_task(self._source_loop(s), name=f"source:{s.name}")
-            for s in self.sources
+            asyncio.create_task(self._source_loop(s), name=f"source:{s.name}") for s in self.sources
         ]
         try:
             try:
@@ -148,6 +150,9 @@ class LiveRuntime:
         inbox = self.inboxes[name]
         while True:
             msg = await inbox.get()
+            if name in self.escalated:  # given up on: its messages are dropped, not handled
+                inbox.task_done()
+                continue
             try:
                 await self.supervisor.actors[name].handle(msg)
             except Exception as exc:
@@ -185,15 +190,22 @@ class LiveRuntime:
     async def _escalate(self, name: str, exc: Exception) -> None:
         """The safe stop: no new orders, tell the operator, and exit non-zero so that systemd
         restarts the daemon from its saved state."""
+        self.escalated.add(name)
         now = self.clock.now_ns()
         for target, command in self.escalation_commands:
             if target in self.inboxes and target != name:
-                await self.inboxes[target].put(Command(ts_event=now, name=command,
-                                                       args={"reason": f"{name} escalated"}))
+                await self.inboxes[target].put(
+                    Command(ts_event=now, name=command, args={"reason": f"{name} escalated"})
+                )
         for target in self.graph.optional_targets("supervisor", Alert):
             if target != name and not self.inboxes[target].full():
-                self.inboxes[target].put_nowait(Alert(
-                    ts_event=now, level=AlertLevel.CRITICAL, code="actor_escalated",
-                    text=f"actor {name} keeps failing ({exc}); trading halted, daemon stopping",
-                    source="supervisor"))
+                self.inboxes[target].put_nowait(
+                    Alert(
+                        ts_event=now,
+                        level=AlertLevel.CRITICAL,
+                        code="actor_escalated",
+                        text=f"actor {name} keeps failing ({exc}); trading halted, daemon stopping",
+                        source="supervisor",
+                    )
+                )
         self.request_stop(f"actor {name} escalated", EXIT_ESCALATED)

@@ -27,10 +27,21 @@ class Escalated(Exception):
 
 
 class Supervisor:
-    def __init__(self, graph: Graph, policy: RestartPolicy, clock: Clock, send: SendFn) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        policy: RestartPolicy,
+        clock: Clock,
+        send: SendFn,
+        *,
+        failure_clock: Clock | None = None,
+    ) -> None:
         self.graph = graph
         self.policy = policy
         self.clock = clock
+        # Restart windows are counted on this clock: monotonic in live mode, virtual (and so
+        # deterministic) under the backtest driver.
+        self.failure_clock = failure_clock or clock
         self._send = send
         self.log = get_logger("supervisor")
         self.trackers = {name: RestartTracker(policy) for name in graph.names}
@@ -60,7 +71,7 @@ class Supervisor:
                 self.log.exception("actor_stop_failed", failed_actor=name)
 
     def on_failure(self, name: str, exc: BaseException) -> Restart | Escalate:
-        decision = self.trackers[name].on_failure(self.clock.now_ns())
+        decision = self.trackers[name].on_failure(self.failure_clock.now_ns())
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         self.log.error(
             "actor_failed",

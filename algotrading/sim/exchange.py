@@ -79,24 +79,42 @@ class SimExchange:
         reject = self._validate(order)
         if reject is not None:
             code, reason = reject
-            return [OrderRejected(ts_event=now_ns, client_order_id=order.client_order_id,
-                                  code=code, reason=reason)]
+            return [
+                OrderRejected(
+                    ts_event=now_ns, client_order_id=order.client_order_id, code=code, reason=reason
+                )
+            ]
         self._known_ids.add(order.client_order_id)
         venue_id = f"S{self._next_order}"
         self._next_order += 1
         self._working[order.instrument].append((order, venue_id))
-        return [OrderAccepted(ts_event=now_ns, client_order_id=order.client_order_id,
-                              venue_order_id=venue_id)]
+        return [
+            OrderAccepted(
+                ts_event=now_ns, client_order_id=order.client_order_id, venue_order_id=venue_id
+            )
+        ]
 
     def cancel(self, client_order_id: str, now_ns: int) -> list[Message]:
         for working in self._working.values():
             for entry in working:
                 if entry[0].client_order_id == client_order_id:
                     working.remove(entry)
-                    return [OrderCancelled(ts_event=now_ns, client_order_id=client_order_id,
-                                           venue_order_id=entry[1], reason="cancelled")]
-        return [OrderRejected(ts_event=now_ns, client_order_id=client_order_id,
-                              code="order_not_found", reason="no working order with this id")]
+                    return [
+                        OrderCancelled(
+                            ts_event=now_ns,
+                            client_order_id=client_order_id,
+                            venue_order_id=entry[1],
+                            reason="cancelled",
+                        )
+                    ]
+        return [
+            OrderRejected(
+                ts_event=now_ns,
+                client_order_id=client_order_id,
+                code="order_not_found",
+                reason="no working order with this id",
+            )
+        ]
 
     def _validate(self, order: Order) -> tuple[str, str] | None:
         spec = self.instruments.get(order.instrument)
@@ -109,7 +127,8 @@ class SimExchange:
         if not spec.min_quantity - 1e-9 <= order.quantity <= spec.max_quantity + 1e-9:
             return "invalid_quantity", (
                 f"quantity {order.quantity:g} outside [{spec.min_quantity:g}, "
-                f"{spec.max_quantity:g}]")
+                f"{spec.max_quantity:g}]"
+            )
         price = self.books[order.instrument].last_price
         if price and self._rate(spec, price) is None:
             return "no_conversion_rate", f"no price converts {spec.quote} to {self.currency}"
@@ -176,10 +195,19 @@ class SimExchange:
         self.commission_paid += commission
         fill_id = f"F{self._next_fill}"
         self._next_fill += 1
-        return Fill(ts_event=ts, fill_id=fill_id, client_order_id=order.client_order_id,
-                    venue_order_id=venue_id, strategy_id=order.strategy_id,
-                    instrument=order.instrument, side=order.side, quantity=order.quantity,
-                    price=price, commission=commission, currency=self.currency)
+        return Fill(
+            ts_event=ts,
+            fill_id=fill_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=venue_id,
+            strategy_id=order.strategy_id,
+            instrument=order.instrument,
+            side=order.side,
+            quantity=order.quantity,
+            price=price,
+            commission=commission,
+            currency=self.currency,
+        )
 
     # --- account -------------------------------------------------------------------------------
 
@@ -202,13 +230,21 @@ class SimExchange:
         return self.balance + self.unrealized()
 
     def margin_used(self) -> float:
-        return sum(self._margin(self.instruments[s], b.position.quantity, b.last_price)
-                   for s, b in self.books.items() if not b.position.is_flat)
+        return sum(
+            self._margin(self.instruments[s], b.position.quantity, b.last_price)
+            for s, b in self.books.items()
+            if not b.position.is_flat
+        )
 
     def account_state(self, ts: int) -> AccountState:
-        return AccountState(ts_event=ts, currency=self.currency, balance=self.balance,
-                            equity=self.equity(), margin_used=self.margin_used(),
-                            commission_paid=self.commission_paid)
+        return AccountState(
+            ts_event=ts,
+            currency=self.currency,
+            balance=self.balance,
+            equity=self.equity(),
+            margin_used=self.margin_used(),
+            commission_paid=self.commission_paid,
+        )
 
     def position(self, instrument: str) -> PositionState:
         return self.books[instrument].position

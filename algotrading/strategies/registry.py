@@ -34,8 +34,9 @@ def build_strategy(
 ) -> StrategyFactory:
     """Validate ``params`` for strategy ``name``. Values may be strings (``--param fast=10``)."""
     if name not in _BUILTINS:
-        raise ConfigError(where, "name", f"unknown strategy {name!r}; built-in: "
-                          f"{', '.join(strategy_names())}")
+        raise ConfigError(
+            where, "name", f"unknown strategy {name!r}; built-in: {', '.join(strategy_names())}"
+        )
     params_type, rule_type = _BUILTINS[name]
     try:
         validated = msgspec.convert(dict(params), params_type, strict=False)

@@ -19,8 +19,14 @@ def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "algotrading", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "algotrading", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def write_dukascopy_csv(path: Path, start: str, end: str, seed: int) -> Path:
@@ -31,8 +37,10 @@ def write_dukascopy_csv(path: Path, start: str, end: str, seed: int) -> Path:
     lines = ["Gmt time,Open,High,Low,Close,Volume"]
     for b in bars:
         t = dt.datetime.fromtimestamp(b.ts_open / 1e9, dt.UTC)
-        lines.append(f"{t:%d.%m.%Y %H:%M:%S}.000,{b.open:.5f},{b.high:.5f},{b.low:.5f},"
-                     f"{b.close:.5f},{b.volume:.2f}")
+        lines.append(
+            f"{t:%d.%m.%Y %H:%M:%S}.000,{b.open:.5f},{b.high:.5f},{b.low:.5f},"
+            f"{b.close:.5f},{b.volume:.2f}"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -44,5 +52,6 @@ def cli():
 
 @pytest.fixture
 def hourly_csv(tmp_path: Path) -> Path:
-    return write_dukascopy_csv(tmp_path / "EURUSD_H1.csv", "2024-03-04T00:00:00Z",
-                               "2024-05-04T00:00:00Z", seed=11)
+    return write_dukascopy_csv(
+        tmp_path / "EURUSD_H1.csv", "2024-03-04T00:00:00Z", "2024-05-04T00:00:00Z", seed=11
+    )

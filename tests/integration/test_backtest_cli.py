@@ -14,8 +14,9 @@ def reference_trades(path: Path, fast: int, slow: int, qty: int) -> list[dict[st
     fill at bar t+1's open with bar t+1's time, reverse through flat."""
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    times = [datetime.strptime(r["Gmt time"], "%d.%m.%Y %H:%M:%S.%f").replace(tzinfo=UTC)
-             for r in rows]
+    times = [
+        datetime.strptime(r["Gmt time"], "%d.%m.%Y %H:%M:%S.%f").replace(tzinfo=UTC) for r in rows
+    ]
     closes = [Fraction(r["Close"]) for r in rows]
     opens = [r["Open"] for r in rows]
 
@@ -36,9 +37,16 @@ def reference_trades(path: Path, fast: int, slow: int, qty: int) -> list[dict[st
         fill_price = opens[t + 1]
         if position != 0:
             pnl = (Fraction(fill_price) - Fraction(entry[1])) * position
-            trades.append({"side": "LONG" if position > 0 else "SHORT", "entry_time": entry[0],
-                           "exit_time": fill_time, "entry_price": entry[1],
-                           "exit_price": fill_price, "pnl": f"{float(pnl):.2f}"})
+            trades.append(
+                {
+                    "side": "LONG" if position > 0 else "SHORT",
+                    "entry_time": entry[0],
+                    "exit_time": fill_time,
+                    "entry_price": entry[1],
+                    "exit_price": fill_price,
+                    "pnl": f"{float(pnl):.2f}",
+                }
+            )
         position, entry = target, (fill_time, fill_price)
     return trades
 
@@ -50,9 +58,21 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_trades_match_a_straightforward_reading_of_the_rules(cli, hourly_csv, tmp_path):
     out = tmp_path / "out"
-    result = cli("backtest", "--data", str(hourly_csv), "--strategy", "sma_cross",
-                 "--param", "fast=5", "--param", "slow=20", "--param", "quantity=10000",
-                 "--out", str(out))
+    result = cli(
+        "backtest",
+        "--data",
+        str(hourly_csv),
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--param",
+        "quantity=10000",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     trades = read_csv(out / "trades.csv")
     expected = reference_trades(hourly_csv, 5, 20, 10_000)
@@ -82,8 +102,12 @@ def test_synthetic_default_writes_every_file(cli, tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["run"]["data"].startswith("synthetic")
-    assert metrics["run"]["costs"] == {"commission_bps": 0.0, "commission_per_unit": 0.0,
-                                       "slippage_pips": 0.0, "spread_pips": 0.0}
+    assert metrics["run"]["costs"] == {
+        "commission_bps": 0.0,
+        "commission_per_unit": 0.0,
+        "slippage_pips": 0.0,
+        "spread_pips": 0.0,
+    }
     assert metrics["n_trades"] > 50
     equity = read_csv(tmp_path / "o" / "equity.csv")
     assert len(equity) == metrics["run"]["bars"]
@@ -94,10 +118,22 @@ def test_synthetic_default_writes_every_file(cli, tmp_path):
 def test_costs_from_config_are_printed_and_applied(cli, hourly_csv, tmp_path):
     conf = tmp_path / "conf"
     conf.mkdir()
-    (conf / "system.yaml").write_text("venue:\n  costs:\n    spread_pips: 1.0\n"
-                                      "    commission_per_unit: 0.00003\n")
-    result = cli("backtest", "--data", str(hourly_csv), "--config", str(conf),
-                 "--param", "fast=5", "--param", "slow=20", "--out", str(tmp_path / "o"))
+    (conf / "system.yaml").write_text(
+        "venue:\n  costs:\n    spread_pips: 1.0\n    commission_per_unit: 0.00003\n"
+    )
+    result = cli(
+        "backtest",
+        "--data",
+        str(hourly_csv),
+        "--config",
+        str(conf),
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert result.returncode == 0, result.stderr
     assert "spread_pips=1" in result.stdout
     assert "commission_per_unit=3e-05" in result.stdout
@@ -106,8 +142,9 @@ def test_costs_from_config_are_printed_and_applied(cli, hourly_csv, tmp_path):
 
 
 def test_bad_input_gets_one_clear_line_and_exit_2(cli, hourly_csv, tmp_path):
-    bad_param = cli("backtest", "--data", str(hourly_csv), "--param", "fast=x",
-                    "--out", str(tmp_path / "o"))
+    bad_param = cli(
+        "backtest", "--data", str(hourly_csv), "--param", "fast=x", "--out", str(tmp_path / "o")
+    )
     assert bad_param.returncode == 2
     assert "params.fast" in bad_param.stderr
     assert "Traceback" not in bad_param.stderr

@@ -30,8 +30,9 @@ def decided(ledger):
 
 
 async def test_driver_and_live_tasks_give_the_same_orders():
-    bars = synthetic_bars("EUR_USD", parse_utc("2024-01-01T00:00:00Z"),
-                          parse_utc("2024-03-01T00:00:00Z"), H, seed=5)
+    bars = synthetic_bars(
+        "EUR_USD", parse_utc("2024-01-01T00:00:00Z"), parse_utc("2024-03-01T00:00:00Z"), H, seed=5
+    )
     strategy = build_strategy("sma_cross", {"fast": 5, "slow": 15, "quantity": 10_000})
 
     backtest = session(strategy)
@@ -41,8 +42,9 @@ async def test_driver_and_live_tasks_give_the_same_orders():
     await driver.stop()
 
     live = session(strategy)
-    runtime = LiveRuntime(live.graph, ReplayClock(bars[0].ts_event, speed=1e9),
-                          live.policy, queue_size=8)
+    runtime = LiveRuntime(
+        live.graph, ReplayClock(bars[0].ts_event, speed=1e9), live.policy, queue_size=8
+    )
 
     async def stream():
         for bar in bars:
@@ -56,4 +58,5 @@ async def test_driver_and_live_tasks_give_the_same_orders():
     assert decided(live.ledger) == decided(backtest.ledger)
     # the strategy's intents are the same objects of decision: side and size per bar
     assert [(o.side, o.quantity) for o in live.ledger.orders] == [
-        (o.side, o.quantity) for o in backtest.ledger.orders]
+        (o.side, o.quantity) for o in backtest.ledger.orders
+    ]

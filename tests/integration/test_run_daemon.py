@@ -14,9 +14,13 @@ from pathlib import Path
 
 def start(state_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "algotrading", "run", "--state-dir",
-                             str(state_dir), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "algotrading", "run", "--state-dir", str(state_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def events(stderr: str) -> list[dict]:
@@ -67,15 +71,19 @@ def test_sigterm_mid_run_exits_0_within_5_seconds_with_consistent_state(tmp_path
         assert status in ("FILLED", "ACCEPTED", "SUBMITTED"), (cid, status)
         if status == "FILLED":
             assert abs(filled - quantity) < 1e-9
-        fill_sum = db.execute("SELECT coalesce(sum(quantity), 0) FROM fills "
-                              "WHERE client_order_id = ?", (cid,)).fetchone()[0]
+        fill_sum = db.execute(
+            "SELECT coalesce(sum(quantity), 0) FROM fills WHERE client_order_id = ?", (cid,)
+        ).fetchone()[0]
         assert abs(fill_sum - filled) < 1e-9
 
 
 def test_torch_is_not_imported_without_a_neural_model(tmp_path):
-    code = ("import sys; from algotrading.cli import main; "
-            f"rc = main(['backtest', '--out', {str(tmp_path / 'o')!r}]); "
-            "assert rc == 0; assert 'torch' not in sys.modules, 'torch was imported'")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys; from algotrading.cli import main; "
+        f"rc = main(['backtest', '--out', {str(tmp_path / 'o')!r}]); "
+        "assert rc == 0; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -58,14 +58,17 @@ def test_secret_in_yaml_is_refused_with_a_hint(tmp_path):
         load_config(tmp_path)
 
 
-@pytest.mark.parametrize(("name", "text", "key"), [
-    ("market.yaml", "bar_interval: 7 parsecs\n", "bar_interval"),
-    ("market.yaml", "instruments: [EUR_USD, XXX_YYY]\n", "instruments[1]"),
-    ("system.yaml", "feed:\n  speed: 0\n", "feed.speed"),
-    ("system.yaml", "feed:\n  source: csv\n", "feed.path"),
-    ("model.yaml", "model:\n  kind: transformer\n", "model.kind"),
-    ("system.yaml", "supervisor:\n  on_escalation: panic\n", "supervisor.on_escalation"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "key"),
+    [
+        ("market.yaml", "bar_interval: 7 parsecs\n", "bar_interval"),
+        ("market.yaml", "instruments: [EUR_USD, XXX_YYY]\n", "instruments[1]"),
+        ("system.yaml", "feed:\n  speed: 0\n", "feed.speed"),
+        ("system.yaml", "feed:\n  source: csv\n", "feed.path"),
+        ("model.yaml", "model:\n  kind: transformer\n", "model.kind"),
+        ("system.yaml", "supervisor:\n  on_escalation: panic\n", "supervisor.on_escalation"),
+    ],
+)
 def test_semantic_errors_name_the_key(tmp_path, name, text, key):
     write(tmp_path, name, text)
     with pytest.raises(ConfigError) as info:
@@ -90,8 +93,9 @@ def test_durations():
 
 
 def test_secrets_come_from_env_then_dotenv_and_never_print(tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text("ALGOTRADING_OANDA_TOKEN=from-file\n"
-                                   "ALGOTRADING_SLACK_WEBHOOK_URL=https://hooks.example/x\n")
+    (tmp_path / ".env").write_text(
+        "ALGOTRADING_OANDA_TOKEN=from-file\nALGOTRADING_SLACK_WEBHOOK_URL=https://hooks.example/x\n"
+    )
     monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", "from-env")
     monkeypatch.delenv("ALGOTRADING_SLACK_WEBHOOK_URL", raising=False)
     secrets = load_secrets(tmp_path / ".env")

@@ -3,15 +3,31 @@ import pytest
 
 from algotrading import messages as m
 
-INTENT = m.OrderIntent(ts_event=5, strategy_id="s", instrument="EUR_USD", side=m.Side.SELL,
-                       quantity=1000.0, reason="x")
-ORDER = m.Order(ts_event=6, client_order_id="c-1", strategy_id="s", instrument="EUR_USD",
-                side=m.Side.BUY, quantity=1.0)
+INTENT = m.OrderIntent(
+    ts_event=5, strategy_id="s", instrument="EUR_USD", side=m.Side.SELL, quantity=1000.0, reason="x"
+)
+ORDER = m.Order(
+    ts_event=6,
+    client_order_id="c-1",
+    strategy_id="s",
+    instrument="EUR_USD",
+    side=m.Side.BUY,
+    quantity=1.0,
+)
 SAMPLES = [
     m.Quote(ts_event=1, ts_recv=2, instrument="EUR_USD", bid=1.1, ask=1.2),
     m.Trade(ts_event=1, instrument="EUR_USD", price=1.1, size=3.0, aggressor=m.Side.BUY),
-    m.Bar(ts_event=60, instrument="EUR_USD", interval_ns=60, ts_open=0, open=1.0, high=2.0,
-          low=0.5, close=1.5, volume=10.0),
+    m.Bar(
+        ts_event=60,
+        instrument="EUR_USD",
+        interval_ns=60,
+        ts_open=0,
+        open=1.0,
+        high=2.0,
+        low=0.5,
+        close=1.5,
+        volume=10.0,
+    ),
     m.Timer(ts_event=3),
     m.Heartbeat(ts_event=3, source="feed"),
     m.Features(ts_event=3, instrument="EUR_USD", names=("a", "b"), values=(1.0, 2.0)),
@@ -26,8 +42,17 @@ SAMPLES = [
     m.OrderAccepted(ts_event=6, client_order_id="c-1", venue_order_id="v1"),
     m.OrderRejected(ts_event=6, client_order_id="c-1", code="x", reason="y"),
     m.OrderCancelled(ts_event=6, client_order_id="c-1"),
-    m.Fill(ts_event=6, fill_id="f", client_order_id="c-1", venue_order_id="v1",
-           strategy_id="s", instrument="EUR_USD", side=m.Side.BUY, quantity=1.0, price=1.1),
+    m.Fill(
+        ts_event=6,
+        fill_id="f",
+        client_order_id="c-1",
+        venue_order_id="v1",
+        strategy_id="s",
+        instrument="EUR_USD",
+        side=m.Side.BUY,
+        quantity=1.0,
+        price=1.1,
+    ),
     m.Position(ts_event=6, instrument="EUR_USD", quantity=-5.0, avg_price=1.1),
     m.AccountState(ts_event=6, currency="USD", balance=1.0, equity=2.0),
     m.RiskState(ts_event=6, state=m.TradingState.HALTED, reason="r"),

@@ -13,7 +13,13 @@ def test_quotes_become_aligned_time_bars():
     assert agg.on_price(59 * S, 1.1) is None
     bar = agg.on_price(61 * S, 1.2)
     assert (bar.ts_open, bar.ts_event, bar.open, bar.high, bar.low, bar.close) == (
-        0, M, 1.0, 1.3, 0.9, 1.1)
+        0,
+        M,
+        1.0,
+        1.3,
+        0.9,
+        1.1,
+    )
 
 
 def test_timer_closes_a_bar_without_new_prices_and_late_data_is_dropped():
@@ -37,8 +43,17 @@ def test_no_bar_spans_a_gap():
 
 
 def small(i: int, o: float, h: float, lo: float, c: float) -> Bar:
-    return Bar(ts_event=(i + 1) * M, instrument="X", interval_ns=M, ts_open=i * M,
-               open=o, high=h, low=lo, close=c, volume=1.0)
+    return Bar(
+        ts_event=(i + 1) * M,
+        instrument="X",
+        interval_ns=M,
+        ts_open=i * M,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=1.0,
+    )
 
 
 def test_minute_bars_fold_into_five_minute_bars_and_emit_on_the_last():
@@ -53,6 +68,14 @@ def test_minute_bars_fold_into_five_minute_bars_and_emit_on_the_last():
 
 def test_bars_at_or_above_the_interval_pass_through():
     agg = BarAggregator("X", M)
-    b = Bar(ts_event=3600 * S, instrument="X", interval_ns=3600 * S, ts_open=0, open=1, high=1,
-            low=1, close=1)
+    b = Bar(
+        ts_event=3600 * S,
+        instrument="X",
+        interval_ns=3600 * S,
+        ts_open=0,
+        open=1,
+        high=1,
+        low=1,
+        close=1,
+    )
     assert agg.on_bar(b) is b

@@ -59,8 +59,12 @@ def test_quotes_are_well_formed() -> None:
 
 def test_no_quotes_over_the_weekend_and_a_gap_at_the_reopen() -> None:
     monday = parse_utc("2024-01-08T00:00:00Z")
-    stream = list(takewhile(lambda q: q.ts_event < monday,
-                            synthetic_quotes("EUR_USD", FRIDAY_AFTERNOON, 5, rate_hz=1.0)))
+    stream = list(
+        takewhile(
+            lambda q: q.ts_event < monday,
+            synthetic_quotes("EUR_USD", FRIDAY_AFTERNOON, 5, rate_hz=1.0),
+        )
+    )
     assert all(fx_is_open(q.ts_event) for q in stream)
     ts = np.array([q.ts_event for q in stream])
     jump = int(np.argmax(np.diff(ts)))
@@ -85,18 +89,18 @@ def test_a_stream_started_in_the_weekend_opens_at_start_price() -> None:
 @pytest.mark.parametrize("rate_hz", [0.5, 4.0])
 def test_quote_rate_averages_rate_hz_over_a_trading_day(rate_hz: float) -> None:
     day_end = MONDAY_LONDON + 24 * HOUR  # a whole UTC day of every hour, all open
-    stream = takewhile(lambda q: q.ts_event < day_end,
-                       synthetic_quotes("EUR_USD", MONDAY_LONDON, 9, rate_hz=rate_hz))
+    stream = takewhile(
+        lambda q: q.ts_event < day_end,
+        synthetic_quotes("EUR_USD", MONDAY_LONDON, 9, rate_hz=rate_hz),
+    )
     count = sum(1 for _ in stream)
     assert count == pytest.approx(rate_hz * 86_400, rel=0.05)
 
 
 def test_quotes_follow_the_price_precision_and_pip_of_a_yen_pair() -> None:
-    stream = quotes(MONDAY_LONDON, 1, 1_000, start_price=145.0, pip_size=0.01,
-                    price_precision=3)
+    stream = quotes(MONDAY_LONDON, 1, 1_000, start_price=145.0, pip_size=0.01, price_precision=3)
     assert all(round(q.bid, 3) == q.bid and q.bid < q.ask for q in stream)
     assert 140 < stream[-1].bid < 150
-
 
 
 def test_rejects_a_non_positive_rate() -> None:
@@ -176,8 +180,9 @@ def test_daily_bars_skip_weekend_starts_and_stay_consistent() -> None:
     bars = synthetic_bars("EUR_USD", YEAR_START, YEAR_START + 28 * day, day, 5)
     assert len(bars) == 20  # four weeks of Monday-to-Friday 00:00 UTC openings
     assert all(fx_is_open(bar.ts_open) and bar.ts_open % day == 0 for bar in bars)
-    assert all(bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
-               for bar in bars)
+    assert all(
+        bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high for bar in bars
+    )
 
 
 def test_bars_start_at_the_first_aligned_time_and_end_before_end() -> None:
@@ -187,4 +192,3 @@ def test_bars_start_at_the_first_aligned_time_and_end_before_end() -> None:
     assert synthetic_bars("EUR_USD", start, start + 10, HOUR, 1) == []
     saturday = parse_utc("2024-01-06T00:00:00Z")
     assert synthetic_bars("EUR_USD", saturday, saturday + 24 * HOUR, HOUR, 1) == []
-

@@ -31,8 +31,11 @@ class Doubler(Actor):
     async def on_quote(self, msg: Quote) -> None:
         if msg.bid in self.fail_on:
             raise RuntimeError(f"boom on {msg.bid}")
-        await self.send(Quote(ts_event=msg.ts_event, instrument=msg.instrument,
-                              bid=msg.bid * 2, ask=msg.ask * 2))
+        await self.send(
+            Quote(
+                ts_event=msg.ts_event, instrument=msg.instrument, bid=msg.bid * 2, ask=msg.ask * 2
+            )
+        )
         await self.send(Heartbeat(ts_event=msg.ts_event, source=self.name))
 
 

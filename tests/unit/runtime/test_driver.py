@@ -42,8 +42,10 @@ async def test_graph_refuses_a_route_to_an_actor_without_the_handler():
     class Mute(Actor):
         pass
 
-    graph = Graph([ActorSpec("a", lambda: Mute("a")), ActorSpec("b", lambda: Mute("b"))],
-                  [Route("a", Quote, ("b",))])
+    graph = Graph(
+        [ActorSpec("a", lambda: Mute("a")), ActorSpec("b", lambda: Mute("b"))],
+        [Route("a", Quote, ("b",))],
+    )
     with pytest.raises(GraphError, match="has no on_quote"):
         Driver(graph, VirtualClock(), RestartPolicy())
 

@@ -5,8 +5,9 @@ from algotrading.runtime.clock import WallClock
 from algotrading.runtime.live import EXIT_ESCALATED, EXIT_OK, LiveRuntime, Source
 from algotrading.runtime.supervision import RestartPolicy
 
-FAST = RestartPolicy(max_restarts=2, within_ns=60 * 10**9, backoff_initial_ns=1_000_000,
-                     backoff_max_ns=5_000_000)
+FAST = RestartPolicy(
+    max_restarts=2, within_ns=60 * 10**9, backoff_initial_ns=1_000_000, backoff_max_ns=5_000_000
+)
 
 
 def source_of(quotes):
@@ -19,8 +20,9 @@ def source_of(quotes):
 
 async def test_each_actor_runs_as_a_task_and_a_finite_source_drains_before_stop(toy, make_quote):
     runtime = LiveRuntime(toy.graph, WallClock(), FAST, queue_size=2)
-    runtime.add_source(Source("data", source_of([make_quote(i) for i in range(1, 51)]), "feed",
-                              stops_runtime=True))
+    runtime.add_source(
+        Source("data", source_of([make_quote(i) for i in range(1, 51)]), "feed", stops_runtime=True)
+    )
     code = await asyncio.wait_for(runtime.run(), 5)
     assert code == EXIT_OK
     bids = [s[1] for s in toy.seen if s[0] == "quote"]
@@ -31,8 +33,9 @@ async def test_each_actor_runs_as_a_task_and_a_finite_source_drains_before_stop(
 async def test_failed_actor_restarts_after_backoff(toy, make_quote):
     toy.fail_on.add(3.0)
     runtime = LiveRuntime(toy.graph, WallClock(), FAST)
-    runtime.add_source(Source("data", source_of([make_quote(i) for i in range(1, 6)]), "feed",
-                              stops_runtime=True))
+    runtime.add_source(
+        Source("data", source_of([make_quote(i) for i in range(1, 6)]), "feed", stops_runtime=True)
+    )
     assert await asyncio.wait_for(runtime.run(), 5) == EXIT_OK
     assert [s[1] for s in toy.seen if s[0] == "quote"] == [2.0, 4.0, 8.0, 10.0]
     assert ("failed", "restart") in toy.seen
@@ -50,8 +53,7 @@ async def test_actor_that_keeps_failing_escalates_to_a_safe_stop(toy, make_quote
             yield make_quote(i)
             await asyncio.sleep(0.001)
 
-    runtime = LiveRuntime(toy.graph, WallClock(), FAST,
-                          escalation_commands=(("sink", "halt"),))
+    runtime = LiveRuntime(toy.graph, WallClock(), FAST, escalation_commands=(("sink", "halt"),))
     runtime.add_source(Source("data", endless, "feed"))
     code = await asyncio.wait_for(runtime.run(), 5)
     assert code == EXIT_ESCALATED

@@ -19,19 +19,35 @@ H = 3600 * 10**9
 
 
 def bar(i: int, o: float, c: float, instrument: str = "EUR_USD") -> Bar:
-    return Bar(ts_event=(i + 1) * H, instrument=instrument, interval_ns=H, ts_open=i * H,
-               open=o, high=max(o, c) + 0.001, low=min(o, c) - 0.001, close=c)
+    return Bar(
+        ts_event=(i + 1) * H,
+        instrument=instrument,
+        interval_ns=H,
+        ts_open=i * H,
+        open=o,
+        high=max(o, c) + 0.001,
+        low=min(o, c) - 0.001,
+        close=c,
+    )
 
 
 def order(cid: str, side: Side, qty: float = 10_000, instrument: str = "EUR_USD", **kw) -> Order:
-    return Order(ts_event=0, client_order_id=cid, strategy_id="t", instrument=instrument,
-                 side=side, quantity=qty, **kw)
+    return Order(
+        ts_event=0,
+        client_order_id=cid,
+        strategy_id="t",
+        instrument=instrument,
+        side=side,
+        quantity=qty,
+        **kw,
+    )
 
 
 def exchange(costs: CostModel | None = None, *symbols: str) -> SimExchange:
     syms = symbols or ("EUR_USD",)
-    return SimExchange({s: BUILTIN_INSTRUMENTS[s] for s in syms}, initial_cash=100_000.0,
-                       costs=costs)
+    return SimExchange(
+        {s: BUILTIN_INSTRUMENTS[s] for s in syms}, initial_cash=100_000.0, costs=costs
+    )
 
 
 def fills(messages):
@@ -74,8 +90,9 @@ def test_quote_fills_buy_at_ask_sell_at_bid():
 
 
 def test_costs_spread_slippage_commission():
-    costs = CostModel(spread_pips=1.0, slippage_pips=0.5, commission_per_unit=0.00002,
-                      commission_bps=0.1)
+    costs = CostModel(
+        spread_pips=1.0, slippage_pips=0.5, commission_per_unit=0.00002, commission_bps=0.1
+    )
     ex = exchange(costs)
     ex.submit(order("a", Side.BUY), 0)
     (fill,) = fills(ex.on_bar(bar(0, 1.1000, 1.1000)))

@@ -8,8 +8,12 @@ from algotrading.strategies.sma_cross import SmaCross, SmaCrossParams
 
 
 def bars(closes):
-    return [Bar(ts_event=i + 1, instrument="X", interval_ns=1, ts_open=i, open=c, high=c,
-                low=c, close=c) for i, c in enumerate(closes)]
+    return [
+        Bar(
+            ts_event=i + 1, instrument="X", interval_ns=1, ts_open=i, open=c, high=c, low=c, close=c
+        )
+        for i, c in enumerate(closes)
+    ]
 
 
 def test_crosses_decide_the_target_and_nothing_before_both_averages_exist():
