@@ -217,8 +217,8 @@ class Fill(Message, frozen=True, kw_only=True):
 
 
 class Position(Message, frozen=True, kw_only=True):
-    """The net position in one instrument: signed quantity, average entry price, and P&L in
-    the account currency."""
+    """The net position in one instrument: signed quantity, average entry price, and the P&L
+    realised on it so far (cumulative), in the instrument's quote currency."""
 
     instrument: str
     quantity: float

@@ -47,6 +47,7 @@ class OrderManagerActor(Actor):
         self.status: dict[str, str] = {}
         self.filled: dict[str, float] = {}
         self.book: dict[str, PositionState] = dict(book or {})
+        self.realized: dict[str, float] = {}
 
     def next_client_id(self) -> str:
         self._seq += 1
@@ -118,12 +119,13 @@ class OrderManagerActor(Actor):
         old = self.book.get(msg.instrument, PositionState())
         new, realized = apply_fill(old, msg.side, msg.quantity, msg.price)
         self.book[msg.instrument] = new
+        self.realized[msg.instrument] = self.realized.get(msg.instrument, 0.0) + realized
         position = Position(
             ts_event=msg.ts_event,
             instrument=msg.instrument,
             quantity=new.quantity,
             avg_price=new.avg_price,
-            realized_pnl=realized,
+            realized_pnl=self.realized[msg.instrument],
         )
         self._journal(position)
         await self.send(msg)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,10 @@ async def run_daemon(
     clock = ReplayClock(start_ns, speed if speed is not None else feed.speed)
 
     store = StateStore.open(state_dir / DB_NAME)
-    session_id = f"p{clock.wall_start_ns // 1_000_000_000:x}"
+    session_id = f"p{clock.wall_start_ns // 1_000_000:x}"
     store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
     session: Session | None = None
+    runtime: LiveRuntime | None = None
     try:
         session = build_session(
             config,
@@ -120,7 +122,13 @@ async def run_daemon(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
-        store.close()
+        reason = runtime.stop_reason if runtime is not None else "failed to start"
+        try:
+            store.end_session(time.time_ns(), reason)
+        finally:
+            store.close()
+    assert session is not None
+    assert runtime is not None
     ledger = session.ledger
     return RunSummary(
         exit_code=code,

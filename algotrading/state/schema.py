@@ -1,0 +1,143 @@
+"""The state database's schema as an ordered list of migrations.
+
+``PRAGMA user_version`` holds how many have been applied; opening a database applies the rest in
+one transaction each, so a file from an older version is brought up to date and a file from a
+newer version is refused rather than misread. Tables are created with sqlite-utils."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from algotrading.errors import AlgotradingError
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["sessions"].create(
+        {
+            "session_id": str,
+            "mode": str,
+            "config": str,
+            "started_ns": int,
+            "ended_ns": int,
+            "stop_reason": str,
+        },
+        pk="session_id",
+        not_null={"mode", "config", "started_ns"},
+    )
+    db["journal"].create(
+        {
+            "seq": int,
+            "session_id": str,
+            "kind": str,
+            "ts_event": int,
+            "ts_recv": int,
+            "body": bytes,
+        },
+        pk="seq",
+        not_null={"session_id", "kind", "ts_event", "ts_recv", "body"},
+        foreign_keys=[("session_id", "sessions")],
+    )
+    db["journal"].create_index(["session_id", "seq"])
+    db["orders"].create(
+        {
+            "client_order_id": str,
+            "session_id": str,
+            "strategy_id": str,
+            "instrument": str,
+            "side": str,
+            "order_type": str,
+            "quantity": float,
+            "limit_price": float,
+            "stop_price": float,
+            "time_in_force": str,
+            "status": str,
+            "venue_order_id": str,
+            "filled_quantity": float,
+            "avg_fill_price": float,
+            "reason": str,
+            "created_ns": int,
+            "updated_ns": int,
+            "body": bytes,
+        },
+        pk="client_order_id",
+        not_null={"session_id", "instrument", "side", "quantity", "status", "filled_quantity"},
+        defaults={"filled_quantity": 0.0},
+        foreign_keys=[("session_id", "sessions")],
+    )
+    db["orders"].create_index(["status"])
+    db["fills"].create(
+        {
+            "fill_id": str,
+            "client_order_id": str,
+            "venue_order_id": str,
+            "instrument": str,
+            "side": str,
+            "quantity": float,
+            "price": float,
+            "commission": float,
+            "currency": str,
+            "ts_event": int,
+        },
+        pk="fill_id",
+        not_null={"client_order_id", "instrument", "side", "quantity", "price", "ts_event"},
+    )
+    db["fills"].create_index(["client_order_id"])
+    db["positions"].create(
+        {
+            "instrument": str,
+            "quantity": float,
+            "avg_price": float,
+            "realized_pnl": float,
+            "ts_event": int,
+        },
+        pk="instrument",
+        not_null={"quantity", "avg_price", "ts_event"},
+    )
+    db["account_snapshots"].create(
+        {
+            "id": int,
+            "session_id": str,
+            "ts_event": int,
+            "currency": str,
+            "balance": float,
+            "equity": float,
+            "margin_used": float,
+            "commission_paid": float,
+        },
+        pk="id",
+        not_null={"session_id", "ts_event", "balance", "equity"},
+    )
+    db["actor_snapshots"].create(
+        {"id": int, "actor": str, "ts_event": int, "journal_seq": int, "state": bytes},
+        pk="id",
+        not_null={"actor", "ts_event", "journal_seq", "state"},
+    )
+    db["actor_snapshots"].create_index(["actor", "id"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the database up to :data:`SCHEMA_VERSION`; return the version it had before."""
+    db = sqlite_utils.Database(conn)
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise AlgotradingError(
+            f"{path}: state schema version {version} is newer than this build understands "
+            f"({SCHEMA_VERSION}); run the newer algotrading or restore a backup"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[number](db)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return version

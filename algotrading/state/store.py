@@ -1,0 +1,429 @@
+"""The daemon's state in one SQLite file: the event journal, orders and their lifecycle, fills,
+positions, account snapshots and actor snapshots.
+
+Durability rules:
+
+* The file is in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash
+  of the process or of the machine.
+* Journal appends are **group-committed**: they collect in an open transaction that commits
+  every ``commit_every`` messages or ``commit_interval_s`` seconds, whichever comes first, and
+  on :meth:`StateStore.flush` / :meth:`StateStore.close`. A crash loses at most that window of
+  journal, never half of it: the order, fill and position rows a message changes are written in
+  the same transaction as the message itself.
+* :meth:`StateStore.write_ahead` is the exception: it commits what is pending, then commits the
+  order on its own, before returning — the order is on disk before it can leave the process.
+* One process at a time: an advisory lock on ``<file>.lock`` refuses a second daemon on the same
+  state directory instead of letting two of them interleave.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from algotrading.errors import AlgotradingError
+from algotrading.messages import (
+    AccountState,
+    Fill,
+    Message,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    decode_msgpack,
+    encode_msgpack,
+)
+from algotrading.state.schema import migrate
+
+#: Order statuses. ``PENDING_SUBMIT`` is written ahead; the rest follow venue events.
+OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")
+FINAL_STATUSES = ("FILLED", "REJECTED", "CANCELLED")
+
+_QTY_EPS = 1e-9
+
+
+class StateLockedError(AlgotradingError):
+    """Another process holds the state directory."""
+
+
+class DuplicateOrderError(AlgotradingError):
+    """A client order id was written ahead twice: sending it again could trade twice."""
+
+
+class StateStore:
+    """Synchronous, single-threaded access to the state file (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        lock: IO[str] | None,
+        *,
+        commit_every: int,
+        commit_interval_s: float,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = lock
+        self.commit_every = commit_every
+        self.commit_interval_s = commit_interval_s
+        self.session_id: str | None = None
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        row = conn.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
+        self._seq: int = row[0]
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        commit_every: int = 256,
+        commit_interval_s: float = 0.05,
+        lock: bool = True,
+    ) -> StateStore:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AlgotradingError(
+                f"{path.parent}: cannot create the state directory: {exc}"
+            ) from exc
+        lock_file = _acquire_lock(path) if lock else None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            migrate(conn, str(path))
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if lock_file is not None:
+                lock_file.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise AlgotradingError(f"{path}: not a usable state database: {exc}") from exc
+            raise
+        return cls(
+            conn, path, lock_file, commit_every=commit_every, commit_interval_s=commit_interval_s
+        )
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def begin_session(
+        self, session_id: str, mode: str, config: dict[str, Any], started_ns: int
+    ) -> None:
+        """Start a session: every journal row and order written from now on belongs to it."""
+        self._flush()
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO sessions (session_id, mode, config, started_ns) VALUES (?, ?, ?, ?)",
+                (session_id, mode, json.dumps(config, sort_keys=True, default=str), started_ns),
+            )
+        self.session_id = session_id
+
+    def end_session(self, ended_ns: int, reason: str) -> None:
+        if self.session_id is None:
+            return
+        self._flush()
+        with self._transaction():
+            self._conn.execute(
+                "UPDATE sessions SET ended_ns = ?, stop_reason = ? WHERE session_id = ?",
+                (ended_ns, reason, self.session_id),
+            )
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write_ahead(self, order: Order) -> None:
+        session = self._require_session()
+        self._flush()
+        try:
+            with self._transaction():
+                self._conn.execute(
+                    "INSERT INTO orders (client_order_id, session_id, strategy_id, instrument, "
+                    "side, order_type, quantity, limit_price, stop_price, time_in_force, status, "
+                    "filled_quantity, created_ns, updated_ns, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING_SUBMIT', 0, ?, ?, ?)",
+                    (
+                        order.client_order_id,
+                        session,
+                        order.strategy_id,
+                        order.instrument,
+                        str(order.side),
+                        str(order.order_type),
+                        order.quantity,
+                        order.limit_price,
+                        order.stop_price,
+                        str(order.time_in_force),
+                        order.ts_event,
+                        order.ts_event,
+                        encode_msgpack(order),
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateOrderError(
+                f"client order id {order.client_order_id!r} was already written ahead; "
+                "refusing to send it again"
+            ) from exc
+
+    def append(self, msg: Message) -> int:
+        """Journal ``msg`` and apply what it changes (orders, fills, positions, account)."""
+        session = self._require_session()
+        if self._pending == 0:
+            self._conn.execute("BEGIN")
+        self._seq += 1
+        self._conn.execute(
+            "INSERT INTO journal (seq, session_id, kind, ts_event, ts_recv, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self._seq,
+                session,
+                type(msg).__name__,
+                msg.ts_event,
+                msg.ts_recv or time.time_ns(),
+                encode_msgpack(msg),
+            ),
+        )
+        self._apply(msg, session)
+        self._pending += 1
+        if (
+            self._pending >= self.commit_every
+            or time.monotonic() - self._last_commit >= self.commit_interval_s
+        ):
+            self._flush()
+        return self._seq
+
+    def save_snapshot(self, actor: str, ts_event: int, state: bytes) -> None:
+        """Store an actor's state as of journal position :attr:`last_seq` (durably)."""
+        self._flush()
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO actor_snapshots (actor, ts_event, journal_seq, state) "
+                "VALUES (?, ?, ?, ?)",
+                (actor, ts_event, self._seq, state),
+            )
+
+    def flush(self) -> None:
+        """Commit the pending group of journal appends."""
+        self._flush()
+
+    def close(self) -> None:
+        try:
+            self._flush()
+            self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def latest_snapshot(self, actor: str) -> tuple[int, int, bytes] | None:
+        """``(ts_event, journal_seq, state)`` of the actor's newest snapshot, if any."""
+        row = self._conn.execute(
+            "SELECT ts_event, journal_seq, state FROM actor_snapshots WHERE actor = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (actor,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], bytes(row[2]))
+
+    def journal(self, session_id: str | None = None, after_seq: int = 0) -> Iterator[Message]:
+        """The journaled messages in sequence order, decoded."""
+        sql = "SELECT body FROM journal WHERE seq > ?"
+        args: tuple[Any, ...] = (after_seq,)
+        if session_id is not None:
+            sql += " AND session_id = ?"
+            args += (session_id,)
+        for (body,) in self._conn.execute(sql + " ORDER BY seq", args):
+            yield decode_msgpack(body)
+
+    def orders(self, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM orders"
+        args: tuple[str, ...] = ()
+        if status:
+            sql += f" WHERE status IN ({', '.join('?' * len(status))})"
+            args = status
+        return self._rows(sql + " ORDER BY created_ns, client_order_id", args)
+
+    def order(self, client_order_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return rows[0] if rows else None
+
+    def fills(self, client_order_id: str | None = None) -> list[dict[str, Any]]:
+        if client_order_id is None:
+            return self._rows("SELECT * FROM fills ORDER BY ts_event, fill_id")
+        return self._rows(
+            "SELECT * FROM fills WHERE client_order_id = ? ORDER BY ts_event, fill_id",
+            (client_order_id,),
+        )
+
+    def positions(self) -> dict[str, dict[str, Any]]:
+        return {r["instrument"]: r for r in self._rows("SELECT * FROM positions")}
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM sessions ORDER BY started_ns, session_id")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _require_session(self) -> str:
+        if self.session_id is None:
+            raise RuntimeError("begin_session() must be called before writing")
+        return self.session_id
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._conn.execute("COMMIT")
+            self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cursor = self._conn.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def _apply(self, msg: Message, session: str) -> None:
+        execute = self._conn.execute
+        match msg:
+            case OrderSubmitted():
+                execute(
+                    "UPDATE orders SET status = 'SUBMITTED', updated_ns = ? "
+                    "WHERE client_order_id = ? AND status = 'PENDING_SUBMIT'",
+                    (msg.ts_event, msg.client_order_id),
+                )
+            case OrderAccepted():
+                execute(
+                    "UPDATE orders SET venue_order_id = ?, updated_ns = ?, status = CASE "
+                    "WHEN status IN ('PENDING_SUBMIT', 'SUBMITTED') THEN 'ACCEPTED' "
+                    "ELSE status END WHERE client_order_id = ?",
+                    (msg.venue_order_id, msg.ts_event, msg.client_order_id),
+                )
+            case OrderRejected():
+                execute(
+                    "UPDATE orders SET status = 'REJECTED', reason = ?, updated_ns = ? "
+                    "WHERE client_order_id = ?",
+                    (f"{msg.code}: {msg.reason}", msg.ts_event, msg.client_order_id),
+                )
+            case OrderCancelled():
+                execute(
+                    "UPDATE orders SET status = 'CANCELLED', reason = ?, updated_ns = ? "
+                    "WHERE client_order_id = ? AND status NOT IN ('FILLED', 'REJECTED')",
+                    (msg.reason, msg.ts_event, msg.client_order_id),
+                )
+            case Fill():
+                self._apply_fill(msg)
+            case Position():
+                execute(
+                    "INSERT INTO positions (instrument, quantity, avg_price, realized_pnl, "
+                    "ts_event) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instrument) DO UPDATE SET "
+                    "quantity = excluded.quantity, avg_price = excluded.avg_price, "
+                    "realized_pnl = excluded.realized_pnl, "
+                    "ts_event = excluded.ts_event",
+                    (msg.instrument, msg.quantity, msg.avg_price, msg.realized_pnl, msg.ts_event),
+                )
+            case AccountState():
+                execute(
+                    "INSERT INTO account_snapshots (session_id, ts_event, currency, balance, "
+                    "equity, margin_used, commission_paid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session,
+                        msg.ts_event,
+                        msg.currency,
+                        msg.balance,
+                        msg.equity,
+                        msg.margin_used,
+                        msg.commission_paid,
+                    ),
+                )
+            case _:
+                pass
+
+    def _apply_fill(self, fill: Fill) -> None:
+        inserted = self._conn.execute(
+            "INSERT OR IGNORE INTO fills (fill_id, client_order_id, venue_order_id, instrument, "
+            "side, quantity, price, commission, currency, ts_event) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fill.fill_id,
+                fill.client_order_id,
+                fill.venue_order_id,
+                fill.instrument,
+                str(fill.side),
+                fill.quantity,
+                fill.price,
+                fill.commission,
+                fill.currency,
+                fill.ts_event,
+            ),
+        ).rowcount
+        if not inserted:
+            return  # a fill seen twice (a venue resends) counts once
+        self._conn.execute(
+            "UPDATE orders SET "
+            "avg_fill_price = (coalesce(avg_fill_price, 0) * filled_quantity + ? * ?) "
+            "  / (filled_quantity + ?), "
+            "filled_quantity = filled_quantity + ?, "
+            "venue_order_id = coalesce(venue_order_id, ?), updated_ns = ?, "
+            "status = CASE WHEN filled_quantity + ? >= quantity - ? "
+            "  THEN 'FILLED' ELSE 'PARTIALLY_FILLED' END "
+            "WHERE client_order_id = ?",
+            (
+                fill.price,
+                fill.quantity,
+                fill.quantity,
+                fill.quantity,
+                fill.venue_order_id,
+                fill.ts_event,
+                fill.quantity,
+                _QTY_EPS,
+                fill.client_order_id,
+            ),
+        )
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _acquire_lock(path: Path) -> IO[str]:
+    lock_path = path.with_name(path.name + ".lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the store's lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StateLockedError(
+            f"{path}: the state is in use by {holder}; stop that daemon or use another --state-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle

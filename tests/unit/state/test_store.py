@@ -1,0 +1,238 @@
+"""The SQLite state store on a real file: write-ahead, the journal, what each message changes,
+group commit, locking and schema versions."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from algotrading.errors import AlgotradingError
+from algotrading.messages import (
+    AccountState,
+    Fill,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    Quote,
+    Side,
+)
+from algotrading.state.schema import SCHEMA_VERSION
+from algotrading.state.store import DuplicateOrderError, StateLockedError, StateStore
+
+
+def order(cid: str = "s1-000001", quantity: float = 10_000.0) -> Order:
+    return Order(
+        ts_event=1_000,
+        client_order_id=cid,
+        strategy_id="sma",
+        instrument="EUR_USD",
+        side=Side.BUY,
+        quantity=quantity,
+    )
+
+
+def fill(fid: str, quantity: float, price: float, cid: str = "s1-000001") -> Fill:
+    return Fill(
+        ts_event=2_000,
+        fill_id=fid,
+        client_order_id=cid,
+        venue_order_id="v1",
+        strategy_id="sma",
+        instrument="EUR_USD",
+        side=Side.BUY,
+        quantity=quantity,
+        price=price,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = StateStore.open(tmp_path / "state" / "algotrading.sqlite")
+    s.begin_session("s1", "paper", {"a": 1}, 0)
+    yield s
+    s.close()
+
+
+def other_connection(store: StateStore) -> sqlite3.Connection:
+    """What another process (or a restart) would see: committed data only."""
+    return sqlite3.connect(store.path)
+
+
+def test_write_ahead_is_committed_before_it_returns(store):
+    store.write_ahead(order())
+    row = other_connection(store).execute("SELECT status, quantity FROM orders").fetchone()
+    assert row == ("PENDING_SUBMIT", 10_000.0)
+
+
+def test_write_ahead_refuses_an_id_used_before(store):
+    store.write_ahead(order())
+    with pytest.raises(DuplicateOrderError, match="s1-000001"):
+        store.write_ahead(order())
+    assert len(store.orders()) == 1
+
+
+def test_lifecycle_events_move_the_order_status(store):
+    store.write_ahead(order("a"))
+    store.write_ahead(order("b"))
+    store.write_ahead(order("c"))
+    store.append(OrderSubmitted(ts_event=1, client_order_id="a"))
+    store.append(OrderAccepted(ts_event=2, client_order_id="a", venue_order_id="v9"))
+    store.append(OrderRejected(ts_event=2, client_order_id="b", code="MARGIN", reason="no"))
+    store.append(OrderCancelled(ts_event=3, client_order_id="c", reason="user"))
+    statuses = {o["client_order_id"]: (o["status"], o["venue_order_id"]) for o in store.orders()}
+    assert statuses == {
+        "a": ("ACCEPTED", "v9"),
+        "b": ("REJECTED", None),
+        "c": ("CANCELLED", None),
+    }
+    assert store.order("b")["reason"] == "MARGIN: no"
+    assert [o["client_order_id"] for o in store.orders(status=("ACCEPTED",))] == ["a"]
+
+
+def test_partial_fills_accumulate_with_a_volume_weighted_price(store):
+    store.write_ahead(order())
+    store.append(fill("f1", 4_000, 1.1000))
+    assert store.order("s1-000001")["status"] == "PARTIALLY_FILLED"
+    store.append(fill("f2", 6_000, 1.1010))
+    row = store.order("s1-000001")
+    assert row["status"] == "FILLED"
+    assert row["filled_quantity"] == 10_000
+    assert row["avg_fill_price"] == pytest.approx((4_000 * 1.1 + 6_000 * 1.101) / 10_000)
+
+
+def test_a_fill_delivered_twice_counts_once(store):
+    store.write_ahead(order())
+    store.append(fill("f1", 4_000, 1.1))
+    store.append(fill("f1", 4_000, 1.1))
+    assert store.order("s1-000001")["filled_quantity"] == 4_000
+    assert len(store.fills()) == 1
+    assert len(list(store.journal())) == 2  # the journal still records what arrived
+
+
+def test_an_accept_after_the_fill_does_not_undo_it(store):
+    store.write_ahead(order())
+    store.append(fill("f1", 10_000, 1.1))
+    store.append(OrderAccepted(ts_event=3, client_order_id="s1-000001", venue_order_id="v1"))
+    assert store.order("s1-000001")["status"] == "FILLED"
+
+
+def test_positions_and_account_snapshots(store):
+    store.append(
+        Position(ts_event=5, instrument="EUR_USD", quantity=10_000, avg_price=1.1, realized_pnl=3)
+    )
+    store.append(
+        Position(ts_event=6, instrument="EUR_USD", quantity=0, avg_price=0, realized_pnl=7.5)
+    )
+    store.append(AccountState(ts_event=6, currency="USD", balance=100_007.5, equity=100_007.5))
+    store.flush()
+    pos = store.positions()["EUR_USD"]
+    assert (pos["quantity"], pos["realized_pnl"], pos["ts_event"]) == (0, 7.5, 6)
+    db = other_connection(store)
+    assert db.execute("SELECT equity FROM account_snapshots").fetchall() == [(100_007.5,)]
+
+
+def test_journal_round_trips_messages_in_sequence(store):
+    quotes = [
+        Quote(ts_event=i, ts_recv=i + 1, instrument="EUR_USD", bid=1.1, ask=1.1001)
+        for i in range(5)
+    ]
+    seqs = [store.append(q) for q in quotes]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 5
+    assert list(store.journal("s1")) == quotes
+    assert list(store.journal(after_seq=seqs[2])) == quotes[3:]
+
+
+def test_appends_are_group_committed_and_flushed_on_close(tmp_path):
+    path = tmp_path / "db.sqlite"
+    store = StateStore.open(path, commit_every=3, commit_interval_s=3600)
+    store.begin_session("s", "paper", {}, 0)
+    for i in range(2):
+        store.append(Quote(ts_event=i, instrument="EUR_USD", bid=1.0, ask=1.1))
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT count(*) FROM journal").fetchone() == (0,)
+    store.append(Quote(ts_event=2, instrument="EUR_USD", bid=1.0, ask=1.1))
+    assert reader.execute("SELECT count(*) FROM journal").fetchone() == (3,)
+    store.append(Quote(ts_event=3, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.close()
+    assert reader.execute("SELECT count(*) FROM journal").fetchone() == (4,)
+
+
+def test_sequence_numbers_continue_across_reopen(tmp_path):
+    path = tmp_path / "db.sqlite"
+    first = StateStore.open(path)
+    first.begin_session("s1", "paper", {}, 0)
+    assert first.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1)) == 1
+    first.end_session(10, "done")
+    first.close()
+    second = StateStore.open(path)
+    second.begin_session("s2", "paper", {}, 20)
+    assert second.append(Quote(ts_event=2, instrument="EUR_USD", bid=1.0, ask=1.1)) == 2
+    sessions = second.sessions()
+    second.close()
+    assert [(s["session_id"], s["stop_reason"]) for s in sessions] == [
+        ("s1", "done"),
+        ("s2", None),
+    ]
+
+
+def test_snapshots_remember_their_journal_position(store):
+    assert store.latest_snapshot("strategy") is None
+    store.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.save_snapshot("strategy", 1, b"one")
+    store.append(Quote(ts_event=2, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.save_snapshot("strategy", 2, b"two")
+    assert store.latest_snapshot("strategy") == (2, 2, b"two")
+
+
+def _try_open(path: str, result) -> None:  # runs in a child process
+    try:
+        StateStore.open(path).close()
+        result.put("opened")
+    except StateLockedError as exc:
+        result.put(str(exc))
+
+
+def test_a_second_process_on_the_same_state_is_refused(store):
+    ctx = multiprocessing.get_context("spawn")
+    result = ctx.Queue()
+    child = ctx.Process(target=_try_open, args=(str(store.path), result))
+    child.start()
+    child.join(60)
+    message = result.get(timeout=5)
+    assert "in use by pid" in message
+    assert str(store.path) in message
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "db.sqlite"
+    StateStore.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(AlgotradingError, match="newer than this build"):
+        StateStore.open(path)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.close()
+    StateStore.open(path).close()  # the failed open released its lock
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(AlgotradingError, match="not a usable state database"):
+        StateStore.open(path)
+
+
+def test_writes_need_a_session(tmp_path):
+    store = StateStore.open(tmp_path / "db.sqlite")
+    with pytest.raises(RuntimeError, match="begin_session"):
+        store.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.close()
