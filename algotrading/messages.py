@@ -31,6 +31,8 @@ class OrderType(enum.StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"  # a stop that, once triggered, works as a limit at limit_price
+    TRAILING_STOP = "TRAILING_STOP"  # a stop trailing the best price by trailing_distance
 
 
 class TimeInForce(enum.StrEnum):
@@ -135,7 +137,13 @@ class OrderIntent(Message, frozen=True, kw_only=True):
     order_type: OrderType = OrderType.MARKET
     limit_price: float | None = None
     stop_price: float | None = None
+    trailing_distance: float | None = None  # price distance, for TRAILING_STOP
     time_in_force: TimeInForce = TimeInForce.GTC
+    expire_ns: int = 0  # for GTD: the order is cancelled at the first price at or after this
+    # A bracket: when this order fills, the venue attaches a stop-loss and/or a take-profit for
+    # the filled quantity, one cancelling the other (ids ``<id>.sl`` and ``<id>.tp``).
+    stop_loss: float | None = None
+    take_profit: float | None = None
     reason: str = ""
 
     def approved(self, ts: int) -> ApprovedOrder:
@@ -159,9 +167,11 @@ class OrderDenied(Message, frozen=True, kw_only=True):
 
 class Order(Message, frozen=True, kw_only=True):
     """An order as sent to a venue. ``client_order_id`` is deterministic and is the
-    idempotency key: the same id is never submitted twice."""
+    idempotency key: the same id is never submitted twice. ``parent_id`` names the bracket
+    entry a stop-loss or take-profit belongs to."""
 
     client_order_id: str
+    parent_id: str = ""
     strategy_id: str
     instrument: str
     side: Side
@@ -169,7 +179,13 @@ class Order(Message, frozen=True, kw_only=True):
     order_type: OrderType = OrderType.MARKET
     limit_price: float | None = None
     stop_price: float | None = None
+    trailing_distance: float | None = None  # price distance, for TRAILING_STOP
     time_in_force: TimeInForce = TimeInForce.GTC
+    expire_ns: int = 0  # for GTD: the order is cancelled at the first price at or after this
+    # A bracket: when this order fills, the venue attaches a stop-loss and/or a take-profit for
+    # the filled quantity, one cancelling the other (ids ``<id>.sl`` and ``<id>.tp``).
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
 
 class SubmitOrder(Message, frozen=True, kw_only=True):
@@ -178,6 +194,16 @@ class SubmitOrder(Message, frozen=True, kw_only=True):
 
 class CancelOrder(Message, frozen=True, kw_only=True):
     client_order_id: str
+
+
+class ModifyOrder(Message, frozen=True, kw_only=True):
+    """Change a working order; fields left ``None`` keep their value."""
+
+    client_order_id: str
+    quantity: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trailing_distance: float | None = None
 
 
 class OrderSubmitted(Message, frozen=True, kw_only=True):
@@ -196,9 +222,39 @@ class OrderRejected(Message, frozen=True, kw_only=True):
 
 
 class OrderCancelled(Message, frozen=True, kw_only=True):
+    """The order will not trade (any more): cancelled on request, expired (GTD), not filled at
+    once (IOC/FOK), the other side of a bracket filled (OCO), or no margin at fill time."""
+
     client_order_id: str
     venue_order_id: str = ""
     reason: str = ""
+
+
+class OrderModified(Message, frozen=True, kw_only=True):
+    """A working order changed; the fields carry its new terms."""
+
+    order: Order
+    venue_order_id: str = ""
+
+
+class RequestRejected(Message, frozen=True, kw_only=True):
+    """A cancel or modify request the venue refused; the order itself is unaffected."""
+
+    client_order_id: str
+    request: str  # "cancel" | "modify"
+    code: str
+    reason: str
+
+
+class Financing(Message, frozen=True, kw_only=True):
+    """Overnight financing booked on an open position at the daily rollover (``amount`` in the
+    account currency, negative = paid; ``days`` is 3 on the rollover that spans the weekend)."""
+
+    instrument: str
+    quantity: float
+    amount: float
+    days: int
+    currency: str = "USD"
 
 
 class Fill(Message, frozen=True, kw_only=True):
@@ -233,6 +289,7 @@ class AccountState(Message, frozen=True, kw_only=True):
     equity: float
     margin_used: float = 0.0
     commission_paid: float = 0.0
+    financing: float = 0.0  # cumulative, account currency (negative = paid)
 
     @property
     def free_margin(self) -> float:
@@ -283,10 +340,14 @@ AnyMessage = (
     | Order
     | SubmitOrder
     | CancelOrder
+    | ModifyOrder
     | OrderSubmitted
     | OrderAccepted
     | OrderRejected
     | OrderCancelled
+    | OrderModified
+    | RequestRejected
+    | Financing
     | Fill
     | Position
     | AccountState
