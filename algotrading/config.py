@@ -74,11 +74,27 @@ class CostConfig(_Schema, frozen=True):
     slippage_pips: float = 0.0
     commission_per_unit: float = 0.0
     commission_bps: float = 0.0
+    commission_min: float = 0.0
+
+
+class LatencyConfig(_Schema, frozen=True):
+    fixed_ms: float = 0.0
+    jitter_ms: float = 0.0
+    seed: int = 0
+
+
+class FinancingRateConfig(_Schema, frozen=True):
+    long: float = 0.0
+    short: float = 0.0
 
 
 class VenueConfig(_Schema, frozen=True):
     kind: str = "simulated"
     costs: CostConfig = CostConfig()
+    latency: LatencyConfig = LatencyConfig()
+    financing: dict[str, FinancingRateConfig] = msgspec.field(default_factory=dict)
+    margin_closeout_level: float = 0.5
+    conversion_rates: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class StrategyConfig(_Schema, frozen=True):
@@ -322,6 +338,20 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         fail("system.yaml", "account.initial_cash", "expected a number > 0")
     if system.venue.kind != "simulated":
         fail("system.yaml", "venue.kind", f"expected 'simulated', got {system.venue.kind!r}")
+    venue = system.venue
+    for key in ("spread_pips", "slippage_pips", "commission_per_unit", "commission_bps"):
+        if getattr(venue.costs, key) < 0:
+            fail("system.yaml", f"venue.costs.{key}", "expected a number >= 0")
+    if venue.latency.fixed_ms < 0 or venue.latency.jitter_ms < 0:
+        fail("system.yaml", "venue.latency", "expected fixed_ms and jitter_ms >= 0")
+    if not 0 <= venue.margin_closeout_level <= 1:
+        fail("system.yaml", "venue.margin_closeout_level", "expected a fraction in [0, 1]")
+    for symbol in (*venue.financing, *venue.conversion_rates):
+        if normalize_symbol(symbol) not in known:
+            fail("system.yaml", "venue", f"unknown instrument {symbol!r}")
+    for symbol, rate in venue.conversion_rates.items():
+        if rate <= 0:
+            fail("system.yaml", f"venue.conversion_rates.{symbol}", "expected a price > 0")
     if system.log.level.lower() not in ("debug", "info", "warning", "error"):
         fail("system.yaml", "log.level", "expected one of debug, info, warning, error")
     if config.model.model.kind not in ("none",):

@@ -12,12 +12,15 @@ from algotrading.messages import (
     Alert,
     AlertLevel,
     Fill,
+    Financing,
     Order,
     OrderAccepted,
     OrderCancelled,
     OrderDenied,
+    OrderModified,
     OrderRejected,
     Position,
+    RequestRejected,
     RiskState,
 )
 from algotrading.runtime.actor import Actor
@@ -43,6 +46,24 @@ class MonitorActor(Actor):
     async def on_order(self, msg: Order) -> None:
         self.counts["orders"] += 1
         self.ledger.record_order(msg)
+
+    async def on_financing(self, msg: Financing) -> None:
+        self.counts["financing"] += 1
+        self.log.info(
+            "financing",
+            instrument=msg.instrument,
+            quantity=msg.quantity,
+            amount=round(msg.amount, 2),
+            days=msg.days,
+        )
+        if self.journal is not None:
+            self.journal.append(msg)
+
+    async def on_order_modified(self, msg: OrderModified) -> None:
+        self.counts["modified"] += 1
+
+    async def on_request_rejected(self, msg: RequestRejected) -> None:
+        self.counts[f"request_rejected:{msg.code}"] += 1
 
     async def on_order_accepted(self, msg: OrderAccepted) -> None:
         self.ledger.order_status[msg.client_order_id] = "ACCEPTED"

@@ -15,9 +15,11 @@ from algotrading.messages import (
     Order,
     OrderAccepted,
     OrderCancelled,
+    OrderModified,
     OrderRejected,
     OrderSubmitted,
     Position,
+    RequestRejected,
     Side,
     SubmitOrder,
 )
@@ -27,7 +29,17 @@ from algotrading.state.journal import Journal
 
 
 class OrderManagerActor(Actor):
-    emits = (SubmitOrder, Order, Fill, Position, OrderRejected, OrderAccepted, OrderCancelled)
+    emits = (
+        SubmitOrder,
+        Order,
+        Fill,
+        Position,
+        OrderRejected,
+        OrderAccepted,
+        OrderCancelled,
+        OrderModified,
+        RequestRejected,
+    )
 
     def __init__(
         self,
@@ -68,9 +80,37 @@ class OrderManagerActor(Actor):
                 order_type=intent.order_type,
                 limit_price=intent.limit_price,
                 stop_price=intent.stop_price,
+                trailing_distance=intent.trailing_distance,
                 time_in_force=intent.time_in_force,
+                expire_ns=intent.expire_ns,
+                stop_loss=intent.stop_loss,
+                take_profit=intent.take_profit,
             )
         )
+
+    async def on_order(self, msg: Order) -> None:
+        """A bracket leg the venue attached to a filled entry: follow it like our own."""
+        if self.journal is not None:
+            self.journal.write_ahead(msg)
+        self.orders[msg.client_order_id] = msg
+        self.status[msg.client_order_id] = "ACCEPTED"
+        await self.send(msg)
+
+    async def on_order_modified(self, msg: OrderModified) -> None:
+        self.orders[msg.order.client_order_id] = msg.order
+        if self.journal is not None:
+            self.journal.append(msg)
+        await self.send(msg)
+
+    async def on_request_rejected(self, msg: RequestRejected) -> None:
+        self.log.warning(
+            "request_rejected",
+            client_order_id=msg.client_order_id,
+            request=msg.request,
+            code=msg.code,
+            reason=msg.reason,
+        )
+        await self.send(msg)
 
     async def _submit(self, order: Order) -> None:
         if self.journal is not None:

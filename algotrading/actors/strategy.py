@@ -16,6 +16,7 @@ from algotrading.messages import (
     OrderRejected,
     Position,
     Prediction,
+    RequestRejected,
 )
 from algotrading.runtime.actor import Actor
 from algotrading.strategies.base import Rule, orders_to_target
@@ -87,6 +88,9 @@ class StrategyActor(Actor):
     async def on_order_rejected(self, msg: OrderRejected) -> None:
         for instrument in self.intended:
             self._reset(instrument)
+
+    async def on_request_rejected(self, msg: RequestRejected) -> None:
+        """A cancel or modify the venue refused: the order stands; positions tell the rest."""
 
     def _reset(self, instrument: str) -> None:
         self.intended[instrument] = self.actual.get(instrument, 0.0)

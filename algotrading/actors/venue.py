@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from algotrading.messages import (
     AccountState,
+    Alert,
     Bar,
     CancelOrder,
     Fill,
+    Financing,
     Message,
+    ModifyOrder,
+    Order,
     OrderAccepted,
     OrderCancelled,
+    OrderModified,
     OrderRejected,
     Quote,
+    RequestRejected,
     SubmitOrder,
 )
 from algotrading.runtime.actor import Actor
@@ -21,7 +27,18 @@ from algotrading.sim.exchange import SimExchange
 
 
 class SimVenueActor(Actor):
-    emits = (OrderAccepted, OrderRejected, OrderCancelled, Fill, AccountState)
+    emits = (
+        Order,
+        OrderAccepted,
+        OrderRejected,
+        OrderCancelled,
+        OrderModified,
+        RequestRejected,
+        Fill,
+        Financing,
+        AccountState,
+        Alert,
+    )
 
     def __init__(
         self, name: str = "venue", *, exchange: SimExchange, account_every_ns: int = 0
@@ -55,3 +72,6 @@ class SimVenueActor(Actor):
 
     async def on_cancel_order(self, msg: CancelOrder) -> None:
         await self._send_all(self.exchange.cancel(msg.client_order_id, self.clock.now_ns()))
+
+    async def on_modify_order(self, msg: ModifyOrder) -> None:
+        await self._send_all(self.exchange.modify(msg, self.clock.now_ns()))

@@ -78,6 +78,7 @@ async def run_backtest(
         "quantity": position.quantity,
         "avg_price": position.avg_price,
     }
+    costs = session.exchange.costs.describe()
     metrics["run"] = {
         "data": data_source,
         "instrument": instrument.symbol,
@@ -88,6 +89,7 @@ async def run_backtest(
         "params": msgspec.to_builtins(strategy.params),
         "account_currency": account.currency,
         "costs": session.exchange.costs.describe(),
+        "venue": {k: v for k, v in session.exchange.describe().items() if k not in costs},
         "fill_rule": FILL_RULE,
     }
     return BacktestResult(

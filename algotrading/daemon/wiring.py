@@ -16,23 +16,28 @@ from algotrading.actors.strategy import StrategyActor
 from algotrading.actors.venue import SimVenueActor
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
-from algotrading.data.instruments import InstrumentSpec
+from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.messages import (
     AccountState,
     ActorFailed,
     Alert,
     ApprovedOrder,
     Bar,
+    CancelOrder,
     Fill,
+    Financing,
+    ModifyOrder,
     Order,
     OrderAccepted,
     OrderCancelled,
     OrderDenied,
     OrderIntent,
+    OrderModified,
     OrderRejected,
     Position,
     Prediction,
     Quote,
+    RequestRejected,
     RiskState,
     SubmitOrder,
     Timer,
@@ -41,7 +46,8 @@ from algotrading.risk.checks import RiskLimits, TradingSwitch
 from algotrading.runtime.graph import ActorSpec, Graph, Route
 from algotrading.runtime.supervision import RestartPolicy
 from algotrading.sim.accounting import PositionState
-from algotrading.sim.exchange import CostModel, SimExchange
+from algotrading.sim.costs import CostModel, FinancingModel, FinancingRate, LatencyModel
+from algotrading.sim.exchange import SimExchange
 from algotrading.state.journal import Journal
 from algotrading.strategies.registry import StrategyFactory
 
@@ -60,6 +66,10 @@ ROUTES: tuple[Route, ...] = (
     Route("risk", RiskState, ("monitor",)),
     Route("order_manager", Order, ("risk", "monitor")),
     Route("order_manager", SubmitOrder, ("venue",)),
+    Route("order_manager", CancelOrder, ("venue",)),
+    Route("order_manager", ModifyOrder, ("venue",)),
+    Route("order_manager", OrderModified, ("monitor",)),
+    Route("order_manager", RequestRejected, ("strategy", "monitor")),
     Route("order_manager", Fill, ("strategy", "risk", "monitor")),
     Route("order_manager", Position, ("strategy", "risk", "monitor")),
     Route("order_manager", OrderRejected, ("strategy", "risk", "monitor")),
@@ -69,6 +79,11 @@ ROUTES: tuple[Route, ...] = (
     Route("venue", OrderRejected, ("order_manager",)),
     Route("venue", OrderCancelled, ("order_manager",)),
     Route("venue", Fill, ("order_manager",)),
+    Route("venue", Order, ("order_manager",)),
+    Route("venue", OrderModified, ("order_manager",)),
+    Route("venue", RequestRejected, ("order_manager",)),
+    Route("venue", Financing, ("monitor",)),
+    Route("venue", Alert, ("monitor",)),
     Route("venue", AccountState, ("risk", "monitor")),
     Route("supervisor", ActorFailed, ("monitor",)),
     Route("supervisor", Alert, ("monitor",)),
@@ -97,13 +112,34 @@ def restart_policy(config: Config) -> RestartPolicy:
     )
 
 
-def cost_model(config: Config) -> CostModel:
-    c = config.system.venue.costs
-    return CostModel(
-        spread_pips=c.spread_pips,
-        slippage_pips=c.slippage_pips,
-        commission_per_unit=c.commission_per_unit,
-        commission_bps=c.commission_bps,
+def simulated_exchange(config: Config, instruments: dict[str, InstrumentSpec]) -> SimExchange:
+    """The simulated venue as ``system.yaml``'s ``venue`` section configures it."""
+    venue = config.system.venue
+    c = venue.costs
+    return SimExchange(
+        instruments,
+        account_currency=config.system.account.currency,
+        initial_cash=config.system.account.initial_cash,
+        costs=CostModel(
+            spread_pips=c.spread_pips,
+            slippage_pips=c.slippage_pips,
+            commission_per_unit=c.commission_per_unit,
+            commission_bps=c.commission_bps,
+            commission_min=c.commission_min,
+        ),
+        latency=LatencyModel(
+            fixed_ms=venue.latency.fixed_ms,
+            jitter_ms=venue.latency.jitter_ms,
+            seed=venue.latency.seed,
+        ),
+        financing=FinancingModel(
+            rates={
+                normalize_symbol(k): FinancingRate(long=v.long, short=v.short)
+                for k, v in venue.financing.items()
+            }
+        ),
+        closeout_level=venue.margin_closeout_level,
+        conversion_rates={normalize_symbol(k): v for k, v in venue.conversion_rates.items()},
     )
 
 
@@ -118,12 +154,7 @@ def build_session(
     summary_every_ns: int = 0,
     account_every_ns: int = 0,
 ) -> Session:
-    exchange = SimExchange(
-        instruments,
-        account_currency=config.system.account.currency,
-        initial_cash=config.system.account.initial_cash,
-        costs=cost_model(config),
-    )
+    exchange = simulated_exchange(config, instruments)
     ledger = Ledger()
     limits = RiskLimits(
         max_order_quantity=config.system.risk.max_order_quantity,

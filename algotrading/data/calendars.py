@@ -125,3 +125,19 @@ def is_open(calendar: str, ts_ns: int) -> bool:
         known = ", ".join(calendar_names())
         raise UnknownCalendarError(f"unknown calendar {calendar!r}; known: {known}") from None
     return check(ts_ns)
+
+
+_WEDNESDAY = 2
+
+
+def fx_next_rollover(ts_ns: int) -> tuple[int, int]:
+    """The first daily FX rollover (17:00 New York, Monday to Friday) strictly after ``ts_ns``,
+    and the days of financing it books: 3 on Wednesday (its value date spans the weekend),
+    1 on the other four."""
+    local = _local(ts_ns, NEW_YORK)
+    day = local.date()
+    while True:
+        at = _ns_at(day, _FX_ROLL, NEW_YORK)
+        if at > ts_ns and day.weekday() < _SATURDAY:
+            return at, 3 if day.weekday() == _WEDNESDAY else 1
+        day += timedelta(days=1)

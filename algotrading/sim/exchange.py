@@ -1,55 +1,69 @@
-"""The simulated exchange: a venue in plain Python, used in-process for backtests and paper
-trading. It accepts market orders, fills them on the next price it sees, keeps the account
-(balance, positions, equity marked to market, margin) and returns what happened as messages.
+"""The simulated exchange: one matching engine in plain Python, used in-process by backtests and
+paper trading (and, in its own process, behind the sim-exchange server).
 
-Fill rule: an order fills on the first market data the venue receives *after* the order
-arrived — for bars, at that bar's open, stamped with the bar's open time (so an order decided
-on bar t's close fills at bar t+1's open); for quotes, buys at the ask and sells at the bid.
-No costs unless configured (:class:`CostModel`).
+It accepts market, limit, stop, stop-limit and trailing-stop orders with GTC, GTD, IOC and FOK,
+brackets (a stop-loss and a take-profit attached to an entry when it fills, one cancelling the
+other), modify and cancel; it fills them from bars or from bid/ask quotes (the rules are in
+:mod:`algotrading.sim.matching`) and keeps the account: balance, positions, equity marked to
+market, margin used and free, costs paid, overnight financing, and a margin closeout.
+
+Rules that need a choice, chosen conservatively and documented in ``docs/backtesting.md``:
+
+* An order is matched only against prices stamped at or after its arrival (submission time
+  plus the latency model); with bars, a bar is eligible when it opens at or after the arrival,
+  so an order decided on bar t's close fills at bar t+1's open at the earliest.
+* When one bar reaches both a bracket's stop-loss and its take-profit, the stop-loss fills.
+  After an entry fills inside a bar, its stop-loss is checked on the rest of that bar but its
+  take-profit only from the next bar.
+* Liquidity is unlimited at the touch: orders fill whole, so FOK behaves as IOC.
+* A fill that would take margin used above equity is refused (``insufficient_margin``): at
+  submission for any order that adds exposure, and again at fill time for resting orders.
+* Margin closeout: when equity falls to ``closeout_level`` x margin used (0.5, as OANDA does),
+  every position is closed at the current price and a critical alert is raised.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 
-from algotrading.data.instruments import InstrumentSpec
+import msgspec
+
+from algotrading.data.calendars import fx_next_rollover
+from algotrading.data.instruments import AssetClass, InstrumentSpec
 from algotrading.messages import (
     AccountState,
+    Alert,
+    AlertLevel,
     Bar,
     Fill,
+    Financing,
     Message,
+    ModifyOrder,
     Order,
     OrderAccepted,
     OrderCancelled,
+    OrderModified,
     OrderRejected,
     OrderType,
     Quote,
+    RequestRejected,
     Side,
+    TimeInForce,
 )
-from algotrading.sim.accounting import PositionState, apply_fill, quote_to_account_rate
+from algotrading.sim.accounting import EPS, PositionState, apply_fill, quote_to_account_rate
+from algotrading.sim.costs import CostModel, FinancingModel, LatencyModel
+from algotrading.sim.matching import Working, check_terms, is_taker, match_bar, match_quote
+
+__all__ = ["CostModel", "FinancingModel", "LatencyModel", "SimExchange"]
 
 
-@dataclass(frozen=True)
-class CostModel:
-    """Transaction costs. Spread applies to bar fills (half each side: a bar carries one price);
-    quote fills already pay the quoted spread. Slippage moves every fill against the order."""
-
-    spread_pips: float = 0.0
-    slippage_pips: float = 0.0
-    commission_per_unit: float = 0.0
-    commission_bps: float = 0.0
-
-    def describe(self) -> dict[str, float]:
-        return asdict(self)
-
-    def commission(self, quantity: float, notional_account: float) -> float:
-        return quantity * self.commission_per_unit + notional_account * self.commission_bps / 1e4
-
-
-@dataclass
 class _Book:
-    position: PositionState = field(default_factory=PositionState)
-    last_price: float = 0.0
+    __slots__ = ("last_price", "position", "working")
+
+    def __init__(self) -> None:
+        self.position = PositionState()
+        self.last_price = 0.0
+        self.working: list[Working] = []
 
 
 class SimExchange:
@@ -60,61 +74,116 @@ class SimExchange:
         account_currency: str = "USD",
         initial_cash: float = 100_000.0,
         costs: CostModel | None = None,
+        latency: LatencyModel | None = None,
+        financing: FinancingModel | None = None,
+        closeout_level: float = 0.5,
+        conversion_rates: dict[str, float] | None = None,
     ) -> None:
         self.instruments = instruments
         self.currency = account_currency
         self.costs = costs or CostModel()
+        self.latency = latency or LatencyModel()
+        self.financing = financing or FinancingModel()
+        self.closeout_level = closeout_level
         self.balance = initial_cash
-        self.commission_paid = 0.0
         self.books: dict[str, _Book] = {symbol: _Book() for symbol in instruments}
-        self.mids: dict[str, float] = {}
-        self._working: dict[str, list[tuple[Order, str]]] = {s: [] for s in instruments}
+        # Latest mid of every instrument, seeded with fixed rates for currencies not traded.
+        self.mids: dict[str, float] = dict(conversion_rates or {})
+        self.paid: dict[str, float] = {
+            "commission": 0.0,
+            "spread": 0.0,
+            "slippage": 0.0,
+            "financing": 0.0,
+        }
+        self.traded_notional = 0.0
         self._known_ids: set[str] = set()
         self._next_order = 1
         self._next_fill = 1
+        self._next_rollover = 0
+        self._rollover_days = 1
+        self._has_fx = any(s.asset_class is AssetClass.FX for s in instruments.values())
 
-    # --- orders --------------------------------------------------------------------------------
+    @property
+    def commission_paid(self) -> float:
+        return self.paid["commission"]
+
+    def describe(self) -> dict[str, object]:
+        """The venue's set-up, as printed with backtest results."""
+        return {
+            **self.costs.describe(),
+            "latency": self.latency.describe(),
+            "financing": self.financing.describe(),
+            "margin_closeout_level": self.closeout_level,
+        }
+
+    # --- requests -------------------------------------------------------------------------
 
     def submit(self, order: Order, now_ns: int) -> list[Message]:
-        reject = self._validate(order)
-        if reject is not None:
-            code, reason = reject
-            return [
-                OrderRejected(
-                    ts_event=now_ns, client_order_id=order.client_order_id, code=code, reason=reason
-                )
-            ]
+        problem = self._validate(order)
+        if problem is not None:
+            code, reason = problem
+            return [_rejected(order.client_order_id, now_ns, code, reason)]
         self._known_ids.add(order.client_order_id)
-        venue_id = f"S{self._next_order}"
-        self._next_order += 1
-        self._working[order.instrument].append((order, venue_id))
-        return [
-            OrderAccepted(
-                ts_event=now_ns, client_order_id=order.client_order_id, venue_order_id=venue_id
-            )
-        ]
+        working = self._rest(order, now_ns + self.latency.delay_ns())
+        return [_accepted(working, now_ns)]
 
     def cancel(self, client_order_id: str, now_ns: int) -> list[Message]:
-        for working in self._working.values():
-            for entry in working:
-                if entry[0].client_order_id == client_order_id:
-                    working.remove(entry)
-                    return [
-                        OrderCancelled(
-                            ts_event=now_ns,
-                            client_order_id=client_order_id,
-                            venue_order_id=entry[1],
-                            reason="cancelled",
-                        )
-                    ]
-        return [
-            OrderRejected(
-                ts_event=now_ns,
-                client_order_id=client_order_id,
-                code="order_not_found",
-                reason="no working order with this id",
-            )
-        ]
+        found = self._find(client_order_id)
+        if found is None:
+            return [
+                RequestRejected(
+                    ts_event=now_ns,
+                    client_order_id=client_order_id,
+                    request="cancel",
+                    code="order_not_found",
+                    reason="no working order with this id (filled, cancelled or never accepted)",
+                )
+            ]
+        self.books[found.order.instrument].working.remove(found)
+        return [_cancelled(found, now_ns, "cancelled")]
+
+    def modify(self, request: ModifyOrder, now_ns: int) -> list[Message]:
+        found = self._find(request.client_order_id)
+        changes = {
+            name: value
+            for name in ("quantity", "limit_price", "stop_price", "trailing_distance")
+            if (value := getattr(request, name)) is not None
+        }
+        new = msgspec.structs.replace(found.order, **changes) if found else None
+        problem = "order_not_found" if new is None else None
+        reason = "no working order with this id"
+        if new is not None:
+            spec = self.instruments[new.instrument]
+            terms = check_terms(new) or self._quantity_problem(new, spec)
+            if terms is not None:
+                problem, reason = "invalid_terms", terms
+        if problem is not None or found is None or new is None:
+            return [
+                RequestRejected(
+                    ts_event=now_ns,
+                    client_order_id=request.client_order_id,
+                    request="modify",
+                    code=problem or "invalid_terms",
+                    reason=reason,
+                )
+            ]
+        found.order = new
+        if "trailing_distance" in changes:
+            found.best = None
+        return [OrderModified(ts_event=now_ns, order=new, venue_order_id=found.venue_id)]
+
+    def _rest(self, order: Order, arrival_ns: int, oco: str = "") -> Working:
+        working = Working(order, f"S{self._next_order}", arrival_ns, oco)
+        self._next_order += 1
+        self.books[order.instrument].working.append(working)
+        return working
+
+    def _find(self, client_order_id: str) -> Working | None:
+        for book in self.books.values():
+            for working in book.working:
+                if working.order.client_order_id == client_order_id:
+                    return working
+        return None
 
     def _validate(self, order: Order) -> tuple[str, str] | None:
         spec = self.instruments.get(order.instrument)
@@ -122,77 +191,170 @@ class SimExchange:
             return "unknown_instrument", f"{order.instrument} is not traded at this venue"
         if order.client_order_id in self._known_ids:
             return "duplicate_client_order_id", f"{order.client_order_id} was already received"
-        if order.order_type is not OrderType.MARKET:
-            return "unsupported_order_type", f"{order.order_type} orders are not supported yet"
-        if not spec.min_quantity - 1e-9 <= order.quantity <= spec.max_quantity + 1e-9:
-            return "invalid_quantity", (
-                f"quantity {order.quantity:g} outside [{spec.min_quantity:g}, "
-                f"{spec.max_quantity:g}]"
-            )
+        terms = check_terms(order) or self._quantity_problem(order, spec)
+        if terms is not None:
+            return "invalid_terms", terms
         price = self.books[order.instrument].last_price
         if price and self._rate(spec, price) is None:
             return "no_conversion_rate", f"no price converts {spec.quote} to {self.currency}"
-        if price and self._margin_after(order, price) > self.equity():
+        if price and self._margin_after(order.instrument, order.side, order.quantity, price) > (
+            self.equity()
+        ):
             return "insufficient_margin", "the order would use more margin than the equity"
         return None
 
-    def _margin_after(self, order: Order, price: float) -> float:
-        spec = self.instruments[order.instrument]
-        book = self.books[order.instrument]
-        new_qty = book.position.quantity + order.side.sign * order.quantity
-        before = self._margin(spec, book.position.quantity, price)
-        return self.margin_used() - before + self._margin(spec, new_qty, price)
+    @staticmethod
+    def _quantity_problem(order: Order, spec: InstrumentSpec) -> str | None:
+        if spec.min_quantity - 1e-9 <= order.quantity <= spec.max_quantity + 1e-9:
+            return None
+        return f"quantity {order.quantity:g} outside [{spec.min_quantity:g}, {spec.max_quantity:g}]"
 
-    # --- market data ---------------------------------------------------------------------------
+    def _margin_after(self, instrument: str, side: Side, quantity: float, price: float) -> float:
+        """Margin used if this trade happened now; a trade that reduces exposure never adds."""
+        spec = self.instruments[instrument]
+        book = self.books[instrument]
+        old = book.position.quantity
+        new = old + side.sign * quantity
+        if abs(new) <= abs(old) + EPS and (new == 0 or (new > 0) == (old > 0)):
+            return 0.0
+        return self.margin_used() - self._margin(spec, old, price) + self._margin(spec, new, price)
+
+    # --- market data ----------------------------------------------------------------------
 
     def on_bar(self, bar: Bar) -> list[Message]:
-        """Fill working orders at the bar's open, then mark to the bar's close."""
+        """Book any rollover before the bar, match working orders on it, mark to its close."""
         out: list[Message] = []
         spec = self.instruments.get(bar.instrument)
         if spec is None:
             return out
-        half_spread = self.costs.spread_pips * spec.pip_size / 2.0
-        for order, venue_id in self._take_working(bar.instrument):
-            price = bar.open + order.side.sign * half_spread
-            out.append(self._fill(order, venue_id, price, bar.ts_open, spec))
+        if self._has_fx and bar.ts_open >= self._next_rollover:
+            self._rollovers(bar.ts_open, out)
+        book = self.books[bar.instrument]
+        if not book.last_price:
+            book.last_price = bar.open
+        if book.working:
+            half = self.costs.spread_pips * spec.pip_size / 2.0
+            self._match_bar(bar, spec, book, half, out)
         self._mark(bar.instrument, bar.close)
+        self._check_closeout(bar.ts_event, out)
         out.append(self.account_state(bar.ts_event))
         return out
 
+    def _match_bar(
+        self, bar: Bar, spec: InstrumentSpec, book: _Book, half: float, out: list[Message]
+    ) -> None:
+        pending = [w for w in book.working if w.arrival_ns <= bar.ts_open]
+        while pending:
+            working = pending.pop(0)
+            if working not in book.working:
+                continue  # cancelled by its bracket partner earlier in this bar
+            if self._expired(working, bar.ts_open, out):
+                continue
+            side = working.order.side.sign * half
+            hit = match_bar(working, bar.open + side, bar.high + side, bar.low + side)
+            if hit is None:
+                if working.immediate:
+                    book.working.remove(working)
+                    out.append(_cancelled(working, bar.ts_open, "not filled at once (IOC/FOK)"))
+                continue
+            price, taker = hit
+            children = self._execute(working, price, taker, half, bar.ts_open, spec, out)
+            # A new bracket's stop-loss watches the rest of this bar; its take-profit waits.
+            pending[:0] = [c for c in children if c.order.order_type is not OrderType.LIMIT]
+            for child in children:
+                if child.order.order_type is OrderType.LIMIT:
+                    child.arrival_ns = max(child.arrival_ns, bar.ts_event)
+
     def on_quote(self, quote: Quote) -> list[Message]:
-        """Fill working orders against the quote: buys at the ask, sells at the bid."""
+        """Book any rollover, mark to the mid, then match working orders: buys at the ask,
+        sells at the bid."""
         out: list[Message] = []
         spec = self.instruments.get(quote.instrument)
         if spec is None:
             return out
-        self._mark(quote.instrument, quote.mid)
-        for order, venue_id in self._take_working(quote.instrument):
-            price = quote.ask if order.side is Side.BUY else quote.bid
-            out.append(self._fill(order, venue_id, price, quote.ts_event, spec))
+        ts = quote.ts_event
+        if self._has_fx and ts >= self._next_rollover:
+            self._rollovers(ts, out)
+        book = self.books[quote.instrument]
+        self._mark(quote.instrument, (quote.bid + quote.ask) / 2.0)
+        if book.working:
+            for working in [w for w in book.working if w.arrival_ns <= ts]:
+                if working not in book.working or self._expired(working, ts, out):
+                    continue
+                price = match_quote(working, quote.bid, quote.ask)
+                if price is None:
+                    if working.immediate:
+                        book.working.remove(working)
+                        out.append(_cancelled(working, ts, "not filled at once (IOC/FOK)"))
+                    continue
+                spread_cost = (quote.ask - quote.bid) / 2.0
+                self._execute(working, price, is_taker(working.order), spread_cost, ts, spec, out)
+        self._check_closeout(ts, out)
         if out:
-            out.append(self.account_state(quote.ts_event))
+            out.append(self.account_state(ts))
         return out
 
-    def _take_working(self, instrument: str) -> list[tuple[Order, str]]:
-        working = self._working[instrument]
-        self._working[instrument] = []
-        return working
+    def _expired(self, working: Working, ts: int, out: list[Message]) -> bool:
+        order = working.order
+        if order.time_in_force != TimeInForce.GTD or ts < order.expire_ns:
+            return False
+        self.books[order.instrument].working.remove(working)
+        out.append(_cancelled(working, ts, "expired (GTD)"))
+        return True
 
-    def _mark(self, instrument: str, price: float) -> None:
-        self.books[instrument].last_price = price
-        self.mids[instrument] = price
+    # --- executions -----------------------------------------------------------------------
 
-    def _fill(
-        self, order: Order, venue_id: str, price: float, ts: int, spec: InstrumentSpec
+    def _execute(
+        self,
+        working: Working,
+        price: float,
+        taker: bool,
+        half_spread: float,
+        ts: int,
+        spec: InstrumentSpec,
+        out: list[Message],
+    ) -> list[Working]:
+        """Fill ``working`` at ``price`` (plus slippage for takers); attach bracket legs and
+        cancel a filled leg's partner. Returns the bracket legs it created."""
+        order = working.order
+        book = self.books[order.instrument]
+        book.working.remove(working)
+        slip = self.costs.slippage_pips * spec.pip_size if taker else 0.0
+        price = spec.round_price(price + order.side.sign * slip)
+        if self._margin_after(order.instrument, order.side, order.quantity, price) > self.equity():
+            out.append(_cancelled(working, ts, "insufficient_margin at fill time"))
+            return []
+        rate = self._rate(spec, price)
+        if rate is None:
+            out.append(_cancelled(working, ts, f"no price converts {spec.quote}"))
+            return []
+        out.append(self._book_fill(order, working.venue_id, price, ts, spec, rate, half_spread))
+        self.paid["slippage"] += slip * order.quantity * rate
+        if working.oco:
+            partner = self._find(working.oco)
+            if partner is not None:
+                self.books[partner.order.instrument].working.remove(partner)
+                out.append(_cancelled(partner, ts, f"OCO: {order.client_order_id} filled"))
+        return self._attach_bracket(working, ts, out)
+
+    def _book_fill(
+        self,
+        order: Order,
+        venue_id: str,
+        price: float,
+        ts: int,
+        spec: InstrumentSpec,
+        rate: float,
+        half_spread: float,
     ) -> Fill:
-        slippage = self.costs.slippage_pips * spec.pip_size
-        price = spec.round_price(price + order.side.sign * slippage)
         book = self.books[order.instrument]
         book.position, realized_quote = apply_fill(book.position, order.side, order.quantity, price)
-        rate = self._rate(spec, price) or 0.0
-        commission = self.costs.commission(order.quantity, order.quantity * price * rate)
+        notional = order.quantity * price * rate
+        commission = self.costs.commission(order.quantity, notional)
         self.balance += realized_quote * rate - commission
-        self.commission_paid += commission
+        self.paid["commission"] += commission
+        self.paid["spread"] += half_spread * order.quantity * rate
+        self.traded_notional += notional
         fill_id = f"F{self._next_fill}"
         self._next_fill += 1
         return Fill(
@@ -209,7 +371,114 @@ class SimExchange:
             currency=self.currency,
         )
 
-    # --- account -------------------------------------------------------------------------------
+    def _attach_bracket(self, entry: Working, ts: int, out: list[Message]) -> list[Working]:
+        order = entry.order
+        legs: list[Order] = []
+        exit_side = order.side.opposite()
+        common = {
+            "ts_event": ts,
+            "parent_id": order.client_order_id,
+            "strategy_id": order.strategy_id,
+            "instrument": order.instrument,
+            "side": exit_side,
+            "quantity": order.quantity,
+        }
+        if order.stop_loss is not None:
+            legs.append(
+                Order(
+                    client_order_id=f"{order.client_order_id}.sl",
+                    order_type=OrderType.STOP,
+                    stop_price=order.stop_loss,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        if order.take_profit is not None:
+            legs.append(
+                Order(
+                    client_order_id=f"{order.client_order_id}.tp",
+                    order_type=OrderType.LIMIT,
+                    limit_price=order.take_profit,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        created = []
+        for leg in legs:
+            partner = next((o.client_order_id for o in legs if o is not leg), "")
+            self._known_ids.add(leg.client_order_id)
+            working = self._rest(leg, ts, oco=partner)
+            out.append(leg)
+            out.append(_accepted(working, ts))
+            created.append(working)
+        return created
+
+    # --- account --------------------------------------------------------------------------
+
+    def _rollovers(self, ts: int, out: list[Message]) -> None:
+        """Book financing for every rollover passed by ``ts`` (several after a data gap)."""
+        while self._next_rollover and ts >= self._next_rollover:
+            at, days = self._next_rollover, self._rollover_days
+            for symbol, book in self.books.items():
+                spec = self.instruments[symbol]
+                qty = book.position.quantity
+                if spec.asset_class is not AssetClass.FX or abs(qty) < EPS:
+                    continue
+                rate = self._rate(spec, book.last_price) or 0.0
+                notional = abs(qty) * book.last_price * rate
+                amount = self.financing.amount(symbol, qty, notional, days)
+                if amount:
+                    self.balance += amount
+                    self.paid["financing"] -= amount
+                    out.append(
+                        Financing(
+                            ts_event=at,
+                            instrument=symbol,
+                            quantity=qty,
+                            amount=amount,
+                            days=days,
+                            currency=self.currency,
+                        )
+                    )
+            self._next_rollover, self._rollover_days = fx_next_rollover(at)
+        if not self._next_rollover:
+            self._next_rollover, self._rollover_days = fx_next_rollover(ts)
+
+    def _check_closeout(self, ts: int, out: list[Message]) -> None:
+        """Close every position at its current mark when equity falls to the closeout level."""
+        used = self.margin_used()
+        if not used or self.equity() > used * self.closeout_level:
+            return
+        equity = self.equity()
+        for symbol, book in sorted(self.books.items()):
+            qty = book.position.quantity
+            if abs(qty) < EPS:
+                continue
+            side = Side.SELL if qty > 0 else Side.BUY
+            spec = self.instruments[symbol]
+            price = book.last_price
+            order = Order(
+                ts_event=ts,
+                client_order_id=f"closeout-{self._next_fill}",
+                strategy_id="margin_closeout",
+                instrument=symbol,
+                side=side,
+                quantity=abs(qty),
+            )
+            rate = self._rate(spec, price) or 0.0
+            out.append(self._book_fill(order, "closeout", price, ts, spec, rate, 0.0))
+        out.append(
+            Alert(
+                ts_event=ts,
+                level=AlertLevel.CRITICAL,
+                code="margin_closeout",
+                text=f"equity {equity:.2f} fell to {self.closeout_level:.0%} of margin used "
+                f"{used:.2f}: all positions closed",
+                source="venue",
+            )
+        )
+
+    def _mark(self, instrument: str, price: float) -> None:
+        self.books[instrument].last_price = price
+        self.mids[instrument] = price
 
     def _rate(self, spec: InstrumentSpec, price: float) -> float | None:
         return quote_to_account_rate(spec, price, self.currency, self.mids)
@@ -243,8 +512,33 @@ class SimExchange:
             balance=self.balance,
             equity=self.equity(),
             margin_used=self.margin_used(),
-            commission_paid=self.commission_paid,
+            commission_paid=self.paid["commission"],
+            financing=-self.paid["financing"],
         )
 
     def position(self, instrument: str) -> PositionState:
         return self.books[instrument].position
+
+    def working_orders(self) -> Iterable[Order]:
+        for book in self.books.values():
+            for working in book.working:
+                yield working.order
+
+
+def _accepted(working: Working, ts: int) -> OrderAccepted:
+    return OrderAccepted(
+        ts_event=ts, client_order_id=working.order.client_order_id, venue_order_id=working.venue_id
+    )
+
+
+def _rejected(client_order_id: str, ts: int, code: str, reason: str) -> OrderRejected:
+    return OrderRejected(ts_event=ts, client_order_id=client_order_id, code=code, reason=reason)
+
+
+def _cancelled(working: Working, ts: int, reason: str) -> OrderCancelled:
+    return OrderCancelled(
+        ts_event=ts,
+        client_order_id=working.order.client_order_id,
+        venue_order_id=working.venue_id,
+        reason=reason,
+    )

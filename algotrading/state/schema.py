@@ -15,7 +15,7 @@ from algotrading.errors import AlgotradingError
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["sessions"].create(
+    db.table("sessions").create(
         {
             "session_id": str,
             "mode": str,
@@ -27,7 +27,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="session_id",
         not_null={"mode", "config", "started_ns"},
     )
-    db["journal"].create(
+    db.table("journal").create(
         {
             "seq": int,
             "session_id": str,
@@ -40,8 +40,8 @@ def _v1(db: sqlite_utils.Database) -> None:
         not_null={"session_id", "kind", "ts_event", "ts_recv", "body"},
         foreign_keys=[("session_id", "sessions")],
     )
-    db["journal"].create_index(["session_id", "seq"])
-    db["orders"].create(
+    db.table("journal").create_index(["session_id", "seq"])
+    db.table("orders").create(
         {
             "client_order_id": str,
             "session_id": str,
@@ -67,8 +67,8 @@ def _v1(db: sqlite_utils.Database) -> None:
         defaults={"filled_quantity": 0.0},
         foreign_keys=[("session_id", "sessions")],
     )
-    db["orders"].create_index(["status"])
-    db["fills"].create(
+    db.table("orders").create_index(["status"])
+    db.table("fills").create(
         {
             "fill_id": str,
             "client_order_id": str,
@@ -84,8 +84,8 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="fill_id",
         not_null={"client_order_id", "instrument", "side", "quantity", "price", "ts_event"},
     )
-    db["fills"].create_index(["client_order_id"])
-    db["positions"].create(
+    db.table("fills").create_index(["client_order_id"])
+    db.table("positions").create(
         {
             "instrument": str,
             "quantity": float,
@@ -96,7 +96,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="instrument",
         not_null={"quantity", "avg_price", "ts_event"},
     )
-    db["account_snapshots"].create(
+    db.table("account_snapshots").create(
         {
             "id": int,
             "session_id": str,
@@ -110,12 +110,12 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"session_id", "ts_event", "balance", "equity"},
     )
-    db["actor_snapshots"].create(
+    db.table("actor_snapshots").create(
         {"id": int, "actor": str, "ts_event": int, "journal_seq": int, "state": bytes},
         pk="id",
         not_null={"actor", "ts_event", "journal_seq", "state"},
     )
-    db["actor_snapshots"].create_index(["actor", "id"])
+    db.table("actor_snapshots").create_index(["actor", "id"])
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)

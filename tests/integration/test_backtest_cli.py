@@ -104,10 +104,13 @@ def test_synthetic_default_writes_every_file(cli, tmp_path):
     assert metrics["run"]["data"].startswith("synthetic")
     assert metrics["run"]["costs"] == {
         "commission_bps": 0.0,
+        "commission_min": 0.0,
         "commission_per_unit": 0.0,
         "slippage_pips": 0.0,
         "spread_pips": 0.0,
     }
+    assert metrics["run"]["venue"]["latency"] == {"fixed_ms": 0.0, "jitter_ms": 0.0, "seed": 0}
+    assert metrics["run"]["venue"]["financing"]["rates"] == {}
     assert metrics["n_trades"] > 50
     equity = read_csv(tmp_path / "o" / "equity.csv")
     assert len(equity) == metrics["run"]["bars"]

@@ -11,6 +11,7 @@ from algotrading.messages import (
     OrderRejected,
     OrderType,
     Quote,
+    RequestRejected,
     Side,
 )
 from algotrading.sim.exchange import CostModel, SimExchange
@@ -120,10 +121,11 @@ def test_rejections_are_messages_with_reasons():
     dup = ex.submit(order("a", Side.BUY), 0)[0]
     assert isinstance(dup, OrderRejected)
     assert dup.code == "duplicate_client_order_id"
-    limit = ex.submit(order("l", Side.BUY, order_type=OrderType.LIMIT, limit_price=1.0), 0)[0]
-    assert limit.code == "unsupported_order_type"
+    limit = ex.submit(order("l", Side.BUY, order_type=OrderType.LIMIT), 0)[0]
+    assert limit.code == "invalid_terms"
+    assert "limit_price" in limit.reason
     assert ex.submit(order("x", Side.BUY, instrument="GBP_USD"), 0)[0].code == "unknown_instrument"
-    assert ex.submit(order("z", Side.BUY, 0.5), 0)[0].code == "invalid_quantity"
+    assert ex.submit(order("z", Side.BUY, 0.5), 0)[0].code == "invalid_terms"
     huge = ex.submit(order("m", Side.BUY, 90_000_000), 0)[0]
     assert huge.code == "insufficient_margin"
 
@@ -133,4 +135,6 @@ def test_cancel_working_order():
     ex.submit(order("a", Side.BUY), 0)
     assert isinstance(ex.cancel("a", 1)[0], OrderCancelled)
     assert fills(ex.on_bar(bar(0, 1.1, 1.1))) == []
-    assert ex.cancel("a", 2)[0].code == "order_not_found"
+    refused = ex.cancel("a", 2)[0]
+    assert isinstance(refused, RequestRejected)
+    assert refused.code == "order_not_found"
