@@ -130,11 +130,7 @@ def _setup(config_dir: str | None, level: str | None = None) -> Config:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from algotrading.backtest.runner import (
-        describe_costs,
-        run_backtest,
-        write_outputs,
-    )
+    from algotrading.backtest.runner import describe_costs, run_backtest
     from algotrading.data.instruments import BUILTIN_INSTRUMENTS, normalize_symbol
     from algotrading.runtime.loop import run as run_loop
     from algotrading.strategies.registry import build_strategy
@@ -166,6 +162,7 @@ def _backtest(args: argparse.Namespace) -> int:
         ):
             raise ConfigError("--instrument", symbol, "unknown instrument")
         bars = frame.bars()
+        total = len(frame)
     else:
         from algotrading.data.history import default_history
 
@@ -173,9 +170,11 @@ def _backtest(args: argparse.Namespace) -> int:
         spec = config.instrument(symbol)
         bars_list, interval = default_history(spec, config.system.feed.seed)
         bars = iter(bars_list)
+        total = len(bars_list)
         source = f"synthetic (seed {config.system.feed.seed}, hourly, 2024)"
     spec = config.instrument(symbol)
     started = time.perf_counter()
+    out = Path(args.out)
     result = run_loop(
         run_backtest(
             bars,
@@ -184,11 +183,13 @@ def _backtest(args: argparse.Namespace) -> int:
             instrument=spec,
             bar_interval_ns=interval,
             data_source=source,
+            out_dir=out,
+            total_bars=total,
+            progress=True,
         ),
         use_uvloop=config.system.runtime.uvloop,
     )
     elapsed = time.perf_counter() - started
-    paths = write_outputs(result, Path(args.out))
     m = result.metrics
     print(
         f"backtest {strategy.name} {m['run']['params']} on {symbol}: {result.bars} bars from "
@@ -202,7 +203,8 @@ def _backtest(args: argparse.Namespace) -> int:
         f"{m['max_drawdown']:.4%}  sharpe: {sharpe}  final equity: {m['final_equity']:.2f} "
         f"{m['run']['account_currency']}"
     )
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    names = ("trades.csv", "orders.csv", "equity.csv", "metrics.json", "report.html")
+    print(f"wrote {', '.join(str(out / name) for name in names)}")
     print(f"({result.events} messages in {elapsed:.2f}s)", file=sys.stderr)
     return 0
 

@@ -107,6 +107,10 @@ class RiskConfig(_Schema, frozen=True):
     max_position_quantity: float = 10_000_000.0
 
 
+class BacktestConfig(_Schema, frozen=True):
+    periods_per_year: int = 252
+
+
 class LogConfig(_Schema, frozen=True):
     level: str = "info"
     format: LogFormat = LogFormat.AUTO
@@ -120,6 +124,7 @@ class SystemConfig(_Schema, frozen=True):
     venue: VenueConfig = VenueConfig()
     strategy: StrategyConfig = StrategyConfig()
     risk: RiskConfig = RiskConfig()
+    backtest: BacktestConfig = BacktestConfig()
     log: LogConfig = LogConfig()
 
 
@@ -352,6 +357,8 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     for symbol, rate in venue.conversion_rates.items():
         if rate <= 0:
             fail("system.yaml", f"venue.conversion_rates.{symbol}", "expected a price > 0")
+    if system.backtest.periods_per_year < 1:
+        fail("system.yaml", "backtest.periods_per_year", "expected an integer >= 1")
     if system.log.level.lower() not in ("debug", "info", "warning", "error"):
         fail("system.yaml", "log.level", "expected one of debug, info, warning, error")
     if config.model.model.kind not in ("none",):

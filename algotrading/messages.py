@@ -270,6 +270,9 @@ class Fill(Message, frozen=True, kw_only=True):
     price: float
     commission: float = 0.0
     currency: str = "USD"
+    # account currency per unit of the instrument's quote currency at the fill (1.0 for
+    # EUR_USD in a USD account, 1/price for USD_JPY): what P&L closed by this fill converts at
+    quote_rate: float = 1.0
 
 
 class Position(Message, frozen=True, kw_only=True):

@@ -66,7 +66,7 @@ class MonitorActor(Actor):
         self.counts[f"request_rejected:{msg.code}"] += 1
 
     async def on_order_accepted(self, msg: OrderAccepted) -> None:
-        self.ledger.order_status[msg.client_order_id] = "ACCEPTED"
+        self.ledger.record_status(msg.client_order_id, "ACCEPTED")
 
     async def on_fill(self, msg: Fill) -> None:
         self.counts["fills"] += 1
@@ -110,10 +110,10 @@ class MonitorActor(Actor):
     async def on_order_rejected(self, msg: OrderRejected) -> None:
         self.counts[f"rejected:{msg.code}"] += 1
         self.ledger.rejections.append(msg)
-        self.ledger.order_status[msg.client_order_id] = "REJECTED"
+        self.ledger.record_status(msg.client_order_id, "REJECTED")
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
-        self.ledger.order_status[msg.client_order_id] = "CANCELLED"
+        self.ledger.record_status(msg.client_order_id, "CANCELLED")
 
     async def on_risk_state(self, msg: RiskState) -> None:
         self.log.warning("risk_state", state=msg.state, reason=msg.reason)

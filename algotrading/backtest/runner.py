@@ -1,23 +1,23 @@
-"""A backtest is the daemon's actor graph under the deterministic driver, fed from history."""
+"""A backtest is the daemon's actor graph under the deterministic driver, fed from history.
+
+Results stream to their files as the run goes (see :mod:`algotrading.backtest.outputs`), so a
+backtest of years of minute bars runs in flat memory.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from algotrading.backtest.outputs import (
-    ClosedTrade,
-    closed_trades,
-    compute_metrics,
-    write_equity,
-    write_metrics,
-    write_orders,
-    write_trades,
-)
+from algotrading.backtest.ledger import Ledger
+from algotrading.backtest.metrics import compute_metrics
+from algotrading.backtest.outputs import BacktestRecorder, write_metrics
 from algotrading.config import Config
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec
@@ -27,13 +27,18 @@ from algotrading.runtime.driver import Driver
 from algotrading.strategies.registry import StrategyFactory
 from algotrading.timestamps import iso_utc
 
-FILL_RULE = "market orders decided on bar t's close fill at bar t+1's open (time: bar t+1's time)"
+FILL_RULE = (
+    "market orders decided on bar t's close fill at bar t+1's open (time: bar t+1's time); "
+    "resting orders are matched from bar t+1 on; a bar that reaches both a bracket's "
+    "stop-loss and take-profit fills the stop-loss"
+)
+PROGRESS_EVERY = 8192  # bars between progress bar updates
 
 
 @dataclass
 class BacktestResult:
     session: Session
-    trades: list[ClosedTrade]
+    recorder: BacktestRecorder
     metrics: dict[str, Any]
     bars: int
     events: int
@@ -47,38 +52,58 @@ async def run_backtest(
     instrument: InstrumentSpec,
     bar_interval_ns: int,
     data_source: str,
+    out_dir: Path | None = None,
+    total_bars: int | None = None,
+    progress: bool = False,
 ) -> BacktestResult:
+    """Run ``bars`` through the actor graph. With ``out_dir``, write trades.csv, orders.csv,
+    equity.csv as the run goes and metrics.json and report.html at the end."""
+    account = config.system.account
+    recorder = BacktestRecorder(out_dir, initial_equity=account.initial_cash)
     session = build_session(
         config,
         strategy,
         {instrument.symbol: instrument},
         bar_interval_ns=bar_interval_ns,
         id_prefix="bt",
+        ledger=Ledger(sink=recorder, retain=False),
     )
     driver = Driver(session.graph, VirtualClock(), session.policy)
     await driver.start()
     count, first, last = 0, None, None
+    price = recorder.price
+    deliver = driver.deliver
     try:
-        for bar in bars:
-            await driver.deliver(bar)
-            count += 1
-            first = bar.ts_open if first is None else first
-            last = bar.ts_open
+        with _progress(total_bars, progress) as advance:
+            for bar in bars:
+                price(bar.ts_open, bar.open, bar.high, bar.low, bar.close)
+                await deliver(bar)
+                count += 1
+                if first is None:
+                    first = bar.ts_open
+                if not count % PROGRESS_EVERY:
+                    advance(PROGRESS_EVERY)
+            last = bar.ts_open if count else None
     finally:
         await driver.stop()
-    ledger = session.ledger
-    account = config.system.account
-    trades = closed_trades(ledger.fills, session.instruments, account.currency)
+        session.ledger.close()
+        recorder.close()
+    exchange = session.exchange
     metrics = compute_metrics(
-        ledger.equity, trades, account.initial_cash, session.exchange.commission_paid
+        recorder.tracker,
+        recorder.pnls,
+        initial=account.initial_cash,
+        costs_paid=exchange.paid,
+        traded_notional=exchange.traded_notional,
+        periods_per_year=config.system.backtest.periods_per_year,
     )
-    position = session.exchange.position(instrument.symbol)
+    position = exchange.position(instrument.symbol)
     metrics["open_position"] = {
         "instrument": instrument.symbol,
         "quantity": position.quantity,
         "avg_price": position.avg_price,
     }
-    costs = session.exchange.costs.describe()
+    costs = exchange.costs.describe()
     metrics["run"] = {
         "data": data_source,
         "instrument": instrument.symbol,
@@ -88,25 +113,64 @@ async def run_backtest(
         "strategy": strategy.name,
         "params": msgspec.to_builtins(strategy.params),
         "account_currency": account.currency,
-        "costs": session.exchange.costs.describe(),
-        "venue": {k: v for k, v in session.exchange.describe().items() if k not in costs},
+        "costs": costs,
+        "venue": {k: v for k, v in exchange.describe().items() if k not in costs},
         "fill_rule": FILL_RULE,
     }
-    return BacktestResult(
-        session=session, trades=trades, metrics=metrics, bars=count, events=driver.delivered
+    result = BacktestResult(
+        session=session, recorder=recorder, metrics=metrics, bars=count, events=driver.delivered
+    )
+    if out_dir is not None:
+        write_metrics(out_dir / "metrics.json", metrics)
+        write_backtest_report(result, out_dir / "report.html")
+    return result
+
+
+def write_backtest_report(result: BacktestResult, path: Path) -> None:
+    from algotrading.backtest.report import write_report  # plotly is imported only here
+
+    recorder, metrics = result.recorder, result.metrics
+    run = metrics["run"]
+    sampled = recorder.trade_sample.stride > 1
+    setup = {
+        **{k: v for k, v in run.items() if k not in ("costs", "venue")},
+        "cost model": run["costs"],
+        "venue": run["venue"],
+    }
+    if sampled:
+        setup["note"] = (
+            f"trade markers and distribution show every {recorder.trade_sample.stride}th of "
+            f"{len(recorder.pnls)} trades"
+        )
+    write_report(
+        path,
+        title=f"{run['strategy']} on {run['instrument']}",
+        metrics={k: v for k, v in metrics.items() if k != "run"},
+        trades=recorder.trade_sample.items,
+        equity=recorder.equity_sample.items,
+        prices=recorder.prices.rows(),
+        daily=recorder.tracker.daily,
+        setup=setup,
     )
 
 
-def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: out_dir / name for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json")
-    }
-    write_trades(paths["trades.csv"], result.trades)
-    write_orders(paths["orders.csv"], result.session.ledger)
-    write_equity(paths["equity.csv"], result.session.ledger.equity)
-    write_metrics(paths["metrics.json"], result.metrics)
-    return paths
+@contextmanager
+def _progress(total: int | None, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on a terminal (stderr), or nothing."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("backtest (bars)", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def describe_costs(costs: Mapping[str, float]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from algotrading.adapters.replay import ReplayClock, paced, ticks
+from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import normalize_symbol
@@ -88,6 +89,7 @@ async def run_daemon(
             journal=store,
             summary_every_ns=5 * 10**9,
             account_every_ns=10**9,
+            ledger=Ledger(retain=False),
         )
         runtime = LiveRuntime(
             session.graph,
@@ -134,8 +136,8 @@ async def run_daemon(
         exit_code=code,
         reason=runtime.stop_reason,
         session_id=session_id,
-        orders=len(ledger.orders),
-        fills=len(ledger.fills),
+        orders=ledger.n_orders,
+        fills=ledger.n_fills,
         equity=ledger.last_account.equity if ledger.last_account else None,
         positions={s: session.exchange.position(s).quantity for s in symbols},
     )

@@ -153,9 +153,10 @@ def build_session(
     journal: Journal | None = None,
     summary_every_ns: int = 0,
     account_every_ns: int = 0,
+    ledger: Ledger | None = None,
 ) -> Session:
     exchange = simulated_exchange(config, instruments)
-    ledger = Ledger()
+    ledger = ledger if ledger is not None else Ledger()
     limits = RiskLimits(
         max_order_quantity=config.system.risk.max_order_quantity,
         max_position_quantity=config.system.risk.max_position_quantity,

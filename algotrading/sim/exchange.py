@@ -369,6 +369,7 @@ class SimExchange:
             price=price,
             commission=commission,
             currency=self.currency,
+            quote_rate=rate,
         )
 
     def _attach_bracket(self, entry: Working, ts: int, out: list[Message]) -> list[Working]:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
+
 
 def reference_trades(path: Path, fast: int, slow: int, qty: int) -> list[dict[str, str]]:
     """The rules read straightforwardly, in exact decimal arithmetic: cross at bar t's close,
@@ -93,7 +95,7 @@ def test_outputs_are_byte_identical_across_runs(cli, hourly_csv, tmp_path):
     first = cli(*args, "--out", str(tmp_path / "a"))
     second = cli(*args, "--out", str(tmp_path / "b"))
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
-    for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json"):
+    for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json", "report.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
@@ -141,7 +143,12 @@ def test_costs_from_config_are_printed_and_applied(cli, hourly_csv, tmp_path):
     assert "spread_pips=1" in result.stdout
     assert "commission_per_unit=3e-05" in result.stdout
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert metrics["commission_paid"] > 0
+    costs = metrics["costs"]
+    trades = read_csv(tmp_path / "o" / "trades.csv")
+    units = 2 * sum(float(t["quantity"]) for t in trades)  # each closed trade: entry + exit
+    assert costs["commission"] >= units * 0.00003 - 1e-6
+    assert costs["spread"] >= units * 0.00005 - 1e-6  # half a pip a side
+    assert costs["total"] == pytest.approx(sum(v for k, v in costs.items() if k != "total"))
 
 
 def test_bad_input_gets_one_clear_line_and_exit_2(cli, hourly_csv, tmp_path):
@@ -160,3 +167,27 @@ def test_bad_input_gets_one_clear_line_and_exit_2(cli, hourly_csv, tmp_path):
     missing = cli("backtest", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"))
     assert missing.returncode == 2
     assert "nope.csv" in missing.stderr
+
+
+def test_metrics_agree_with_empyrical_on_equity_csv(cli, tmp_path):
+    empyrical = pytest.importorskip("empyrical")
+    pd = pytest.importorskip("pandas")
+    out = tmp_path / "o"
+    result = cli("backtest", "--param", "fast=8", "--param", "slow=30", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    equity = pd.read_csv(out / "equity.csv", parse_dates=["time"], index_col="time")["equity"]
+    returns = equity.resample("1D").last().dropna().pct_change().dropna()
+    expected = {
+        "sharpe": empyrical.sharpe_ratio(returns),
+        "sortino": empyrical.sortino_ratio(returns),
+        "annual_volatility": empyrical.annual_volatility(returns),
+        "cagr": empyrical.annual_return(returns),
+        "max_drawdown": empyrical.max_drawdown(returns),
+        "calmar": empyrical.calmar_ratio(returns),
+    }
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+    html = (out / "report.html").read_text()
+    assert '<script src="http' not in html
+    assert html.count("Equity") >= 1

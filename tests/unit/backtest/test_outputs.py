@@ -1,10 +1,11 @@
+import itertools
+
+import msgspec
 import pytest
 
-from algotrading.backtest.outputs import closed_trades, compute_metrics
-from algotrading.data.instruments import BUILTIN_INSTRUMENTS
+from algotrading.backtest.ledger import closed_trades
+from algotrading.backtest.outputs import OhlcThinned, Thinned
 from algotrading.messages import Fill, Side
-
-SPECS = {s: BUILTIN_INSTRUMENTS[s] for s in ("EUR_USD", "USD_JPY")}
 
 
 def fill(i: int, side: Side, qty: float, price: float, instrument="EUR_USD", commission=0.0):
@@ -29,7 +30,7 @@ def test_reversal_through_flat_gives_one_trade_per_round_trip():
         fill(3, Side.SELL, 100, 1.12),
         fill(4, Side.BUY, 100, 1.11),
     ]
-    trades = closed_trades(fills, SPECS, "USD")
+    trades = closed_trades(fills)
     assert [(t.side, t.entry_time, t.exit_time) for t in trades] == [
         (Side.BUY, 1, 2),
         (Side.SELL, 3, 4),
@@ -44,7 +45,7 @@ def test_partial_exits_and_averaged_entries_with_commissions():
         fill(3, Side.SELL, 50, 3.0, commission=0.5),
         fill(4, Side.SELL, 250, 1.0, commission=2.5),
     ]
-    trades = closed_trades(fills, SPECS, "USD")
+    trades = closed_trades(fills)
     assert [(t.quantity, t.entry_price, t.exit_price) for t in trades] == [
         (50, 1.5, 3.0),
         (150, 1.5, 1.0),
@@ -56,24 +57,30 @@ def test_partial_exits_and_averaged_entries_with_commissions():
     assert sum(t.quantity for t in trades) == 200
 
 
-def test_jpy_pnl_converted_at_exit():
-    trades = closed_trades(
-        [fill(1, Side.BUY, 10_000, 150.0, "USD_JPY"), fill(2, Side.SELL, 10_000, 151.0, "USD_JPY")],
-        SPECS,
-        "USD",
+def test_jpy_pnl_converted_at_the_exit_fills_rate():
+    exit_ = msgspec.structs.replace(
+        fill(2, Side.SELL, 10_000, 151.0, "USD_JPY"), quote_rate=1 / 151.0
     )
+    trades = closed_trades([fill(1, Side.BUY, 10_000, 150.0, "USD_JPY"), exit_])
     assert trades[0].pnl == pytest.approx(10_000 / 151.0)
 
 
-def test_metrics_on_a_known_equity_curve():
-    day = 86_400 * 10**9
-    equity = [(day * 1, 101.0), (day * 2, 99.99), (day * 3, 102.0)]
-    m = compute_metrics(equity, [], 100.0, 0.0)
-    assert m["total_return"] == pytest.approx(0.02)
-    assert m["max_drawdown"] == pytest.approx(99.99 / 101.0 - 1)
-    returns = [0.01, 99.99 / 101 - 1, 102 / 99.99 - 1]
-    mean = sum(returns) / 3
-    std = (sum((r - mean) ** 2 for r in returns) / 2) ** 0.5
-    assert m["sharpe"] == pytest.approx(mean / std * 252**0.5)
-    assert m["n_trades"] == 0
-    assert m["win_rate"] is None
+def test_thinned_sample_stays_bounded_and_even():
+    sample = Thinned(10)
+    for i in range(1000):
+        sample.add(i)
+    assert len(sample.items) < 20
+    gaps = {b - a for a, b in itertools.pairwise(sample.items)}
+    assert gaps == {sample.stride}
+
+
+def test_ohlc_thinning_keeps_the_extremes():
+    candles = OhlcThinned(8)
+    for i in range(100):
+        candles.add(i, 1.0 + i, 2.0 + i, 0.5 + i, 1.5 + i)
+    rows = candles.rows()
+    assert len(rows) < 16
+    assert rows[0][:2] == (0, 1.0)
+    assert max(r[2] for r in rows) == 101.0
+    assert min(r[3] for r in rows) == 0.5
+    assert rows[-1][4] == 100.5

@@ -1,0 +1,705 @@
+"""The history store: bars and quotes in Parquet, partitioned by instrument and month, read back
+as a stream so that memory stays flat however long the history.
+
+Layout under a root directory (Hive-style names, so pyarrow.dataset or DuckDB can read it too)::
+
+    ROOT/kind=bars/instrument=EUR_USD/interval=60s/year=2024/month=03/part-0.parquet
+    ROOT/kind=quotes/instrument=EUR_USD/year=2024/month=03/part-0.parquet
+
+Bars hold ``ts_open`` (int64, the bar's open, ns UTC) and ``open, high, low, close, volume``;
+quotes hold ``ts`` (int64, ns UTC) and ``bid, ask, bid_size, ask_size`` (all float64). Rows are
+sorted by time, zstd-compressed, in row groups of 65,536 rows; the month is that of the row's
+time (``ts_open`` for bars), in UTC.
+
+Durability: a month is written to a hidden temporary file in its directory, synced, then renamed
+over ``part-0.parquet`` (``os.replace``), so a crash leaves the old partition or the new one,
+never half of one (a leftover ``.part-*.tmp`` is ignored and may be deleted). Writing a month
+that is already stored replaces that month whole; months the new rows do not touch are kept.
+With ``merge=True`` the new rows are merged into it instead: stored rows at a time the new rows
+have are dropped, the new rows kept. Readers take a month's ``part-N.parquet`` files in N order;
+this module writes ``part-0`` only and removes other parts when it replaces a month.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from algotrading.data.instruments import normalize_symbol
+from algotrading.errors import DataError
+from algotrading.messages import Bar, Quote
+from algotrading.timestamps import iso_utc
+
+NS = 1_000_000_000
+ROW_GROUP_ROWS = 65_536
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Columns = list[npt.NDArray[Any]]
+Problem = tuple[int, str]  # the 0-based index of the earliest bad row, and what is wrong with it
+
+
+def _schema(time: str, values: tuple[str, ...]) -> pa.Schema:
+    fields = [pa.field(time, pa.int64(), nullable=False)]
+    return pa.schema(fields + [pa.field(v, pa.float64(), nullable=False) for v in values])
+
+
+BAR_SCHEMA = _schema("ts_open", ("open", "high", "low", "close", "volume"))
+QUOTE_SCHEMA = _schema("ts", ("bid", "ask", "bid_size", "ask_size"))
+
+
+@dataclass(frozen=True, eq=False)
+class BarChunk:
+    """Consecutive bars of one series as (read-only) columns; ``ts_open`` in ns UTC."""
+
+    instrument: str
+    interval_ns: int
+    ts_open: Ints
+    open: Floats
+    high: Floats
+    low: Floats
+    close: Floats
+    volume: Floats
+
+    def __len__(self) -> int:
+        return len(self.ts_open)
+
+    def bars(self) -> Iterator[Bar]:
+        """The rows as :class:`Bar` messages, each stamped at its close."""
+        step, name, make = self.interval_ns, self.instrument, Bar
+        columns = (self.ts_open + step, self.ts_open, self.open, self.high, self.low, self.close)
+        lists = [column.tolist() for column in (*columns, self.volume)]
+        for e, t, o, h, lo, c, v in zip(*lists, strict=True):
+            yield make(
+                ts_event=e,
+                instrument=name,
+                interval_ns=step,
+                ts_open=t,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class QuoteChunk:
+    """Consecutive quotes of one instrument as (read-only) columns; ``ts`` in ns UTC."""
+
+    instrument: str
+    ts: Ints
+    bid: Floats
+    ask: Floats
+    bid_size: Floats
+    ask_size: Floats
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def quotes(self) -> Iterator[Quote]:
+        name, make = self.instrument, Quote
+        columns = (self.ts, self.bid, self.ask, self.bid_size, self.ask_size)
+        for t, b, a, bs, asz in zip(*(column.tolist() for column in columns), strict=True):
+            yield make(ts_event=t, instrument=name, bid=b, ask=a, bid_size=bs, ask_size=asz)
+
+
+class StoredSeries(NamedTuple):
+    """One stored series, from the partitions' metadata; times in ns UTC, ``last_ts`` included."""
+
+    kind: str
+    instrument: str
+    interval_ns: int | None
+    first_ts: int
+    last_ts: int
+    rows: int
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _earliest(
+    checks: Iterable[tuple[npt.NDArray[np.bool_], Callable[[int], str]]],
+) -> Problem | None:
+    found = [(int(np.argmax(bad)), say) for bad, say in checks if bad.any()]
+    if not found:
+        return None
+    index, say = min(found, key=lambda f: f[0])
+    return index, say(index)
+
+
+def _time_checks(
+    ts: Ints, after: int | None, strict: bool
+) -> tuple[npt.NDArray[np.bool_], Callable[[int], str]]:
+    before = np.empty_like(ts)
+    before[1:] = ts[:-1]
+    before[0] = (ts[0] - 1 if strict else ts[0]) if after is None else after
+    bad = ts <= before if strict else ts < before
+
+    def say(i: int) -> str:
+        now, then = int(ts[i]), int(before[i])
+        what = "duplicate time" if now == then else "time goes back"
+        return f"{what}: {iso_utc(now)} after {iso_utc(then)}; rows must be in time order"
+
+    return bad, say
+
+
+def _value_checks(
+    columns: dict[str, Floats], positive: bool
+) -> Iterator[tuple[npt.NDArray[np.bool_], Callable[[int], str]]]:
+    need = "> 0" if positive else ">= 0"
+
+    def checker(name: str, values: Floats) -> Callable[[int], str]:
+        return lambda i: f"bad {name} {float(values[i])!r}: must be finite and {need}"
+
+    for name, values in columns.items():
+        ok = np.isfinite(values) & (values > 0 if positive else values >= 0)
+        yield ~ok, checker(name, values)
+
+
+def bar_problem(
+    ts_open: Ints,
+    open: Floats,
+    high: Floats,
+    low: Floats,
+    close: Floats,
+    volume: Floats,
+    after: int | None = None,
+) -> Problem | None:
+    """The earliest bar that breaks the store's rules: times strictly increasing (and after
+    ``after``, the time of the row before), finite positive prices, volume >= 0, and high and low
+    enclosing open and close."""
+    if not len(ts_open):
+        return None
+    prices = {"open": open, "high": high, "low": low, "close": close}
+    checks = [_time_checks(ts_open, after, strict=True), *_value_checks(prices, positive=True)]
+    checks += _value_checks({"volume": volume}, positive=False)
+
+    def ohlc(i: int) -> str:
+        values = ", ".join(f"{float(p[i])!r}" for p in prices.values())
+        return f"high below open or close, or low above them: open, high, low, close = {values}"
+
+    checks.append(((high < np.maximum(open, close)) | (low > np.minimum(open, close)), ohlc))
+    return _earliest(checks)
+
+
+def quote_problem(
+    ts: Ints,
+    bid: Floats,
+    ask: Floats,
+    bid_size: Floats,
+    ask_size: Floats,
+    after: int | None = None,
+) -> Problem | None:
+    """The earliest quote that breaks the store's rules: times non-decreasing (and not before
+    ``after``), finite positive prices, bid <= ask, finite sizes >= 0."""
+    if not len(ts):
+        return None
+    checks = [_time_checks(ts, after, strict=False)]
+    checks += _value_checks({"bid": bid, "ask": ask}, positive=True)
+    checks += _value_checks({"bid_size": bid_size, "ask_size": ask_size}, positive=False)
+
+    def crossed(i: int) -> str:
+        return f"bid {float(bid[i])!r} above ask {float(ask[i])!r}: a bid must be <= its ask"
+
+    checks.append((bid > ask, crossed))
+    return _earliest(checks)
+
+
+def _columns(schema: pa.Schema, values: Sequence[npt.ArrayLike]) -> Columns:
+    types = [np.int64] + [np.float64] * (len(schema) - 1)
+    columns = [np.ascontiguousarray(v, dtype=t) for v, t in zip(values, types, strict=True)]
+    if any(c.shape != columns[0].shape or c.ndim != 1 for c in columns):
+        shapes = ", ".join(f"{n} {c.shape}" for n, c in zip(schema.names, columns, strict=True))
+        raise ValueError(f"columns must be 1-d and of one length, got {shapes}")
+    return columns
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+_INSTRUMENT = re.compile(r"[A-Z0-9][A-Z0-9_]*")
+_PART = re.compile(r"part-(\d+)\.parquet")
+
+
+def _instrument(text: str) -> str:
+    name = normalize_symbol(text)
+    if not _INSTRUMENT.fullmatch(name):
+        raise ValueError(f"not an instrument symbol: {text!r}")
+    return name
+
+
+def interval_name(interval_ns: int) -> str:
+    """``60s`` for a minute; ``250000000ns`` for an interval that is not whole seconds."""
+    if interval_ns <= 0:
+        raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
+    return f"{interval_ns // NS}s" if interval_ns % NS == 0 else f"{interval_ns}ns"
+
+
+def _parse_interval(name: str) -> int | None:
+    m = re.fullmatch(r"(\d+)(ns|s)", name)
+    return None if m is None else int(m[1]) * (1 if m[2] == "ns" else NS)
+
+
+def series_dir(root: str | Path, kind: str, instrument: str, interval_ns: int | None) -> Path:
+    """Where a series lives: bars need their interval, quotes have none."""
+    base = Path(root) / f"kind={kind}" / f"instrument={_instrument(instrument)}"
+    if kind == "bars" and interval_ns is not None:
+        return base / f"interval={interval_name(interval_ns)}"
+    if kind == "quotes" and interval_ns is None:
+        return base
+    raise ValueError(f"bars need an interval and quotes have none: {kind=}, {interval_ns=}")
+
+
+def _months(ts: Ints) -> Ints:
+    """Months since January 1970 (UTC) of each time."""
+    return ts.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def _month_start_ns(month: int) -> int:
+    return int(np.datetime64(month, "M").astype("datetime64[ns]").astype(np.int64))
+
+
+def _month_dir(series: Path, month: int) -> Path:
+    year, index = divmod(month, 12)
+    return series / f"year={1970 + year:04d}" / f"month={index + 1:02d}"
+
+
+def _month_runs(ts: Ints) -> Iterator[tuple[int, int, int]]:
+    """``(month, start, stop)`` of each run of rows in one month, for times in order."""
+    months = _months(ts)
+    cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(ts)]
+    for start, stop in itertools.pairwise(cuts):
+        yield int(months[start]), start, stop
+
+
+def _stored_months(series: Path) -> list[tuple[int, Path]]:
+    found = []
+    for directory in series.glob("year=*/month=*"):
+        year = re.fullmatch(r"year=(\d{4})", directory.parent.name)
+        month = re.fullmatch(r"month=(\d{2})", directory.name)
+        if year and month and directory.is_dir():
+            found.append(((int(year[1]) - 1970) * 12 + int(month[1]) - 1, directory))
+    return sorted(found)
+
+
+def _parts(directory: Path) -> list[Path]:
+    numbered = [(int(m[1]), p) for p in directory.iterdir() if (m := _PART.fullmatch(p.name))]
+    return [path for _, path in sorted(numbered)]
+
+
+def _stored_series(root: Path) -> list[tuple[str, str, int | None, Path]]:
+    found: list[tuple[str, str, int | None, Path]] = []
+    for series in root.glob("kind=bars/instrument=*/interval=*"):
+        if (interval := _parse_interval(series.name.removeprefix("interval="))) is not None:
+            found.append(("bars", series.parent.name.removeprefix("instrument="), interval, series))
+    for series in root.glob("kind=quotes/instrument=*"):
+        found.append(("quotes", series.name.removeprefix("instrument="), None, series))
+    return sorted(found, key=lambda s: (s[0], s[1], s[2] or 0))
+
+
+def _existing_series(root: str | Path, kind: str, instrument: str, interval_ns: int | None) -> Path:
+    series = series_dir(root, kind, instrument, interval_ns)
+    if series.is_dir():
+        return series
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(str(root), "no history store here (the directory does not exist)")
+    wanted = f"{kind} of {_instrument(instrument)}"
+    wanted += f" at {interval_name(interval_ns)}" if interval_ns is not None else ""
+    stored = [
+        f"{k} of {i}" + (f" at {interval_name(n)}" if n else "")
+        for k, i, n, _ in _stored_series(root)
+    ]
+    raise DataError(str(root), f"no {wanted}; the store holds {', '.join(stored) or 'nothing'}")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _fsync(path: Path) -> None:
+    if os.name != "posix":  # directories cannot be opened for fsync elsewhere
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _PartitionFile:
+    """One month's partition being written: rows go, in whole row groups, to a hidden temporary
+    file, which becomes ``part-0.parquet`` only on :meth:`commit`."""
+
+    def __init__(self, directory: Path, schema: pa.Schema) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self._schema = schema
+        self._temp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
+        self._writer = pq.ParquetWriter(self._temp, schema, compression="zstd")
+        self._pending: list[Columns] = []  # fewer than ROW_GROUP_ROWS rows, owned (copied)
+        self._rows = 0
+
+    def write(self, columns: Columns) -> None:
+        self._pending.append(columns)
+        self._rows += len(columns[0])
+        if self._rows >= ROW_GROUP_ROWS:
+            self._flush(whole_groups_only=True)
+        else:  # a copy, so as not to keep the caller's (perhaps much larger) buffers alive
+            self._pending[-1] = [np.array(c) for c in columns]
+
+    def _flush(self, whole_groups_only: bool) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(
+            pa.Table.from_arrays([pa.array(c) for c in columns], schema=self._schema)
+            for columns in self._pending
+        )
+        size = table.num_rows
+        if whole_groups_only:
+            size -= size % ROW_GROUP_ROWS
+        if size:
+            self._writer.write_table(table.slice(0, size), row_group_size=ROW_GROUP_ROWS)
+        rest = [np.array(column.to_numpy()) for column in table.slice(size).columns]
+        self._rows = table.num_rows - size
+        self._pending = [rest] if self._rows else []
+
+    def commit(self) -> Path:
+        self._flush(whole_groups_only=False)
+        self._writer.close()
+        _fsync(self._temp)
+        path = self.directory / "part-0.parquet"
+        os.replace(self._temp, path)
+        for other in _parts(self.directory):
+            if other != path:
+                other.unlink()
+        _fsync(self.directory)
+        return path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._temp.unlink(missing_ok=True)
+
+
+class _SeriesWriter:
+    """Rows of one series, in time order over any number of calls; each month is committed as one
+    partition when the rows move past it, or on :meth:`close`."""
+
+    def __init__(self, series: Path, schema: pa.Schema, check: Callable[..., Problem | None]):
+        self._series, self._schema, self._check = series, schema, check
+        self._file: _PartitionFile | None = None
+        self._month: int | None = None
+        self._last_ts: int | None = None
+        self._rows = 0
+        self.partitions: list[Path] = []
+
+    def write(self, columns: Columns) -> None:
+        if not len(columns[0]):
+            return
+        if (problem := self._check(*columns, after=self._last_ts)) is not None:
+            raise DataError(str(self._series), problem[1], row=self._rows + problem[0])
+        for month, start, stop in _month_runs(columns[0]):
+            if month != self._month:
+                self._commit()
+                self._file = _PartitionFile(_month_dir(self._series, month), self._schema)
+                self._month = month
+            assert self._file is not None
+            self._file.write([c[start:stop] for c in columns])
+        self._last_ts = int(columns[0][-1])
+        self._rows += len(columns[0])
+
+    def _commit(self) -> None:
+        if self._file is not None:
+            self.partitions.append(self._file.commit())
+            self._file = None
+
+    def close(self) -> list[Path]:
+        self._commit()
+        return self.partitions
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.abort()
+            self._file = None
+
+
+class QuoteWriter:
+    """Streams quotes into the store, in time order over any number of :meth:`write` calls, with
+    one month's rows in memory at most a row group at a time. Each month appears whole when the
+    quotes move past it or on :meth:`close`; leaving the ``with`` block on an exception discards
+    the month being written (months already committed stay)."""
+
+    def __init__(self, root: str | Path, instrument: str) -> None:
+        self.instrument = _instrument(instrument)
+        self._writer = _SeriesWriter(
+            series_dir(root, "quotes", self.instrument, None), QUOTE_SCHEMA, quote_problem
+        )
+        self.rows = 0
+
+    def write(
+        self,
+        ts: npt.ArrayLike,
+        bid: npt.ArrayLike,
+        ask: npt.ArrayLike,
+        bid_size: npt.ArrayLike | None = None,
+        ask_size: npt.ArrayLike | None = None,
+    ) -> None:
+        """Add quotes after those already written; a DataError names the bad row by its 0-based
+        index among all the rows given to this writer."""
+        zeros = np.zeros(np.shape(ts))
+        sizes = (zeros if bid_size is None else bid_size, zeros if ask_size is None else ask_size)
+        columns = _columns(QUOTE_SCHEMA, (ts, bid, ask, *sizes))
+        self._writer.write(columns)
+        self.rows += len(columns[0])
+
+    def close(self) -> list[Path]:
+        """Commit the last month; the partitions written, in time order."""
+        return self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+    def __enter__(self) -> QuoteWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_bars(
+    root: str | Path,
+    instrument: str,
+    interval_ns: int,
+    ts_open: npt.ArrayLike,
+    open: npt.ArrayLike,
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    volume: npt.ArrayLike,
+    *,
+    merge: bool = False,
+) -> list[Path]:
+    """Store bars (``ts_open`` in ns UTC, strictly increasing), one partition per month they
+    touch, replacing or (``merge``) merging into a stored month; the partitions written. A
+    DataError names a bad row by its 0-based index."""
+    series = series_dir(root, "bars", instrument, interval_ns)
+    columns = _columns(BAR_SCHEMA, (ts_open, open, high, low, close, volume))
+    return _write(series, BAR_SCHEMA, columns, bar_problem, merge)
+
+
+def write_quotes(
+    root: str | Path,
+    instrument: str,
+    ts: npt.ArrayLike,
+    bid: npt.ArrayLike,
+    ask: npt.ArrayLike,
+    bid_size: npt.ArrayLike | None = None,
+    ask_size: npt.ArrayLike | None = None,
+    *,
+    merge: bool = False,
+) -> list[Path]:
+    """Store quotes (``ts`` in ns UTC, non-decreasing; sizes default to 0) as :func:`write_bars`
+    stores bars."""
+    zeros = np.zeros(np.shape(ts))
+    sizes = (zeros if bid_size is None else bid_size, zeros if ask_size is None else ask_size)
+    columns = _columns(QUOTE_SCHEMA, (ts, bid, ask, *sizes))
+    return _write(
+        series_dir(root, "quotes", instrument, None), QUOTE_SCHEMA, columns, quote_problem, merge
+    )
+
+
+def _write(
+    series: Path,
+    schema: pa.Schema,
+    columns: Columns,
+    check: Callable[..., Problem | None],
+    merge: bool,
+) -> list[Path]:
+    if not merge:
+        writer = _SeriesWriter(series, schema, check)
+        try:
+            writer.write(columns)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.close()
+    if (problem := check(*columns)) is not None:
+        raise DataError(str(series), problem[1], row=problem[0])
+    written = []
+    for month, start, stop in _month_runs(columns[0]) if len(columns[0]) else ():
+        new = [c[start:stop] for c in columns]
+        directory = _month_dir(series, month)
+        old = _read_month(directory, schema)
+        partition = _PartitionFile(directory, schema)
+        try:
+            partition.write(_merged(old, new) if old is not None else new)
+            written.append(partition.commit())
+        except BaseException:
+            partition.abort()
+            raise
+    return written
+
+
+def _read_month(directory: Path, schema: pa.Schema) -> Columns | None:
+    parts = _parts(directory) if directory.is_dir() else []
+    if not parts:
+        return None
+    table = pa.concat_tables(pq.read_table(p, columns=schema.names) for p in parts)
+    return [table.column(i).to_numpy() for i in range(len(schema))]
+
+
+def _merged(old: Columns, new: Columns) -> Columns:
+    """Stored rows at a time the new rows have are dropped; the rest interleave in time order
+    (a stable sort, so quotes that share a time keep their order)."""
+    keep = ~np.isin(old[0], new[0])
+    columns = [np.concatenate((o[keep], n)) for o, n in zip(old, new, strict=True)]
+    order = np.argsort(columns[0], kind="stable")
+    return [c[order] for c in columns]
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read(
+    series: Path, start_ns: int | None, end_ns: int | None, chunk_rows: int, names: list[str]
+) -> Iterator[Columns]:
+    for month, directory in _stored_months(series):
+        if end_ns is not None and _month_start_ns(month) >= end_ns:
+            return
+        if start_ns is not None and _month_start_ns(month + 1) <= start_ns:
+            continue
+        for path in _parts(directory):
+            yield from _read_part(path, start_ns, end_ns, chunk_rows, names)
+
+
+def _read_part(
+    path: Path, start_ns: int | None, end_ns: int | None, chunk_rows: int, names: list[str]
+) -> Iterator[Columns]:
+    with pq.ParquetFile(path) as file:
+        groups = [
+            i
+            for i in range(file.num_row_groups)
+            if _may_overlap(file.metadata.row_group(i).column(0).statistics, start_ns, end_ns)
+        ]
+        if not groups:
+            return
+        for batch in file.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=names):
+            columns = [column.to_numpy() for column in batch.columns]
+            ts = columns[0]
+            start = 0 if start_ns is None else int(np.searchsorted(ts, start_ns))
+            stop = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns))
+            if start < stop:
+                yield [c[start:stop] for c in columns] if stop - start < len(ts) else columns
+
+
+def _may_overlap(stats: Any, start_ns: int | None, end_ns: int | None) -> bool:
+    if stats is None or not stats.has_min_max:
+        return True
+    return (start_ns is None or stats.max >= start_ns) and (end_ns is None or stats.min < end_ns)
+
+
+def _check_chunk_rows(chunk_rows: int) -> None:
+    if chunk_rows <= 0:
+        raise ValueError(f"chunk_rows must be > 0, got {chunk_rows}")
+
+
+def iter_bar_chunks(
+    root: str | Path,
+    instrument: str,
+    interval_ns: int,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    chunk_rows: int = 65_536,
+) -> Iterator[BarChunk]:
+    """The stored bars with ``start_ns <= ts_open < end_ns``, in time order, in chunks of at most
+    ``chunk_rows`` (a chunk never spans two months). Only one chunk is in memory at a time. A
+    missing store or series raises DataError at once, naming what is stored."""
+    _check_chunk_rows(chunk_rows)
+    series = _existing_series(root, "bars", instrument, interval_ns)
+    name = _instrument(instrument)
+    reads = _read(series, start_ns, end_ns, chunk_rows, BAR_SCHEMA.names)
+    return (BarChunk(name, interval_ns, *columns) for columns in reads)
+
+
+def iter_bars(
+    root: str | Path,
+    instrument: str,
+    interval_ns: int,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    chunk_rows: int = 65_536,
+) -> Iterator[Bar]:
+    """The stored bars as :class:`Bar` messages (``ts_event`` is the close), in time order."""
+    chunks = iter_bar_chunks(root, instrument, interval_ns, start_ns, end_ns, chunk_rows)
+    return itertools.chain.from_iterable(chunk.bars() for chunk in chunks)
+
+
+def iter_quote_chunks(
+    root: str | Path,
+    instrument: str,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    chunk_rows: int = 65_536,
+) -> Iterator[QuoteChunk]:
+    """The stored quotes with ``start_ns <= ts < end_ns``, as :func:`iter_bar_chunks`."""
+    _check_chunk_rows(chunk_rows)
+    series = _existing_series(root, "quotes", instrument, None)
+    name = _instrument(instrument)
+    reads = _read(series, start_ns, end_ns, chunk_rows, QUOTE_SCHEMA.names)
+    return (QuoteChunk(name, *columns) for columns in reads)
+
+
+def iter_quotes(
+    root: str | Path,
+    instrument: str,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    chunk_rows: int = 65_536,
+) -> Iterator[Quote]:
+    """The stored quotes as :class:`Quote` messages, in time order."""
+    chunks = iter_quote_chunks(root, instrument, start_ns, end_ns, chunk_rows)
+    return itertools.chain.from_iterable(chunk.quotes() for chunk in chunks)
+
+
+def available(root: str | Path) -> list[StoredSeries]:
+    """What the store holds, series by series, from the partitions' metadata (no data read)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(str(root), "no history store here (the directory does not exist)")
+    result = []
+    for kind, instrument, interval_ns, series in _stored_series(root):
+        first, last, rows = None, None, 0
+        for _, directory in _stored_months(series):
+            for path in _parts(directory):
+                low, high, count = _time_range(path)
+                if count:
+                    first = low if first is None else min(first, low)
+                    last = high if last is None else max(last, high)
+                    rows += count
+        if first is not None and last is not None:
+            result.append(StoredSeries(kind, instrument, interval_ns, first, last, rows))
+    return result
+
+
+def _time_range(path: Path) -> tuple[int, int, int]:
+    meta = pq.read_metadata(path)
+    stats = [meta.row_group(i).column(0).statistics for i in range(meta.num_row_groups)]
+    if not meta.num_rows or not all(s is not None and s.has_min_max for s in stats):
+        ts = pq.read_table(path, columns=[meta.schema.names[0]]).column(0).to_numpy()
+        return (int(ts.min()), int(ts.max()), len(ts)) if len(ts) else (0, 0, 0)
+    return min(int(s.min) for s in stats), max(int(s.max) for s in stats), meta.num_rows
