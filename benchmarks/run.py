@@ -1,25 +1,45 @@
-"""Benchmarks, one command: ``python benchmarks/run.py``. Prints figures and the machine.
+"""Benchmarks, one command: ``python benchmarks/run.py`` (``--quick`` for a smaller run).
 
-- backtest: the whole actor graph under the deterministic driver, sma_cross on synthetic bars
-  (bars/s and messages delivered/s);
-- driver overhead: a bare chain of pass-through actors (deliveries/s);
-- synthetic data: quotes/s and a year of hourly bars.
+Workloads (the ones other engines are commonly measured on), each through the full actor graph
+in backtest mode, each in its own process so its peak memory is its own:
+
+- busy: one-minute EUR/USD bars, ``ema_cross`` 10/20 flipping 10,000 units (an order every
+  ~10 bars): bars/s and peak memory (max RSS);
+- quiet: the same bars, ``ema_cross`` 200/1000 (a few hundred orders): bars/s;
+- quotes: bid/ask quotes built into one-minute bars by the bar-builder, the simulated exchange
+  marking to market on every quote: quotes/s;
+- scaling: the busy workload at 100k, 1M and 5M bars: time should grow linearly, memory not.
+
+Bars come from the Parquet history store, streamed in chunks as a research backtest reads
+them (the store is generated once, seeded, under ``benchmarks/.data/``); quotes from the seeded
+generator as the run consumes them. Outputs are written as a real backtest writes them (to a
+temporary directory). "/s" figures time the event loop from the first event read to the last
+delivered; "total" adds start-up, metrics and report.html. Plus micro-benchmarks: the driver's
+delivery cost, the store's read speed and the generators.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
+import json
 import os
 import platform
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from algotrading.backtest.runner import run_backtest
 from algotrading.config import load_config
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.data.synthetic import synthetic_bars, synthetic_quotes
 from algotrading.log import configure_logging
-from algotrading.messages import Quote
+from algotrading.messages import Bar, Quote
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.clock import VirtualClock
 from algotrading.runtime.driver import Driver
@@ -29,48 +49,128 @@ from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
 MINUTE = 60 * 10**9
+DAY = 86_400 * 10**9
+START = parse_utc("2015-01-05T00:00:00Z")
+
+TARGETS = {"busy": 100_000, "quiet": 300_000, "quotes": 500_000}  # per second
+MEMORY_TARGET_MB = 400
 
 
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def minute_bars(count: int, seed: int = 1) -> Iterator[Bar]:
+    """``count`` one-minute bars of synthetic EUR/USD, generated 30 days at a time."""
+    start, price, made, chunk = START, 1.10, 0, 0
+    while made < count:
+        bars = synthetic_bars(
+            "EUR_USD", start, start + 30 * DAY, MINUTE, seed + chunk, start_price=price
+        )
+        chunk += 1
+        start += 30 * DAY
+        if bars:
+            price = bars[-1].close
+        for bar in bars[: count - made]:
+            yield bar
+        made += min(len(bars), count - made)
 
 
-def bench_backtest() -> None:
+DATA = Path(__file__).parent / ".data"
+
+
+def stored_bars(count: int) -> Iterator[Bar]:
+    """``count`` minute bars streamed from the Parquet store (written on first use)."""
+    from algotrading.data.parquet_store import iter_bars, write_bars
+
+    root = DATA / f"bars-{count}"
+    if not root.exists():
+        import numpy as np
+
+        tmp = DATA / f"tmp-{count}"
+        bars = list(minute_bars(count))
+        columns = {
+            name: np.array([getattr(b, name) for b in bars])
+            for name in ("ts_open", "open", "high", "low", "close", "volume")
+        }
+        del bars
+        write_bars(tmp, "EUR_USD", MINUTE, **columns)
+        tmp.rename(root)
+    return iter_bars(root, "EUR_USD", MINUTE)
+
+
+class Timed:
+    """Wraps the input: the clock starts at the first event read and stops at exhaustion."""
+
+    def __init__(self, events: Iterator[Bar] | Iterator[Quote]) -> None:
+        self.events = events
+        self.started = self.stopped = 0.0
+
+    def __iter__(self) -> Iterator[Bar | Quote]:
+        self.started = time.perf_counter()
+        yield from self.events
+        self.stopped = time.perf_counter()
+
+
+def quotes(count: int, seed: int = 1) -> Iterator[Quote]:
+    return itertools.islice(synthetic_quotes("EUR_USD", START, seed, rate_hz=4.0), count)
+
+
+def run_workload(name: str, size: int) -> dict[str, float]:
+    """One workload in this process; returns its figures."""
+    configure_logging("error", "json")
     config = load_config()
-    bars = synthetic_bars(
-        "EUR_USD",
-        parse_utc("2024-01-01T00:00:00Z"),
-        parse_utc("2024-04-01T00:00:00Z"),
-        MINUTE,
-        seed=1,
-    )
-    strategy = build_strategy("sma_cross", {"fast": 10, "slow": 30, "quantity": 10_000})
-    result = {}
-
-    def once() -> None:
-        result["r"] = asyncio.run(
+    fast, slow = (200, 1000) if name == "quiet" else (10, 20)
+    strategy = build_strategy("ema_cross", {"fast": fast, "slow": slow, "quantity": 10_000})
+    events = Timed(quotes(size) if name == "quotes" else stored_bars(size))
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        result = asyncio.run(
             run_backtest(
-                bars,
+                iter(events),
                 config=config,
                 strategy=strategy,
                 instrument=BUILTIN_INSTRUMENTS["EUR_USD"],
                 bar_interval_ns=MINUTE,
-                data_source="bench",
+                data_source="benchmark",
+                out_dir=Path(out),
             )
         )
+        total = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = events.stopped - events.started
+    return {
+        "events": result.bars,
+        "seconds": seconds,
+        "total": total,
+        "per_second": result.bars / seconds,
+        "orders": result.session.ledger.n_orders,
+        "messages": result.events,
+        "peak_mb": peak_kb / 1024,
+    }
 
-    seconds = best_of(3, once)
-    r = result["r"]
-    print(
-        f"backtest sma_cross, {len(bars):,} minute bars, {r.metrics['n_trades']} trades: "
-        f"{seconds:.2f} s = {len(bars) / seconds:,.0f} bars/s, "
-        f"{r.events / seconds:,.0f} messages/s"
+
+def in_subprocess(name: str, size: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", name, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def report(name: str, size: int) -> dict[str, float]:
+    f = in_subprocess(name, size)
+    unit = "quotes" if name == "quotes" else "bars"
+    target = TARGETS.get(name)
+    verdict = ""
+    if target:
+        verdict = f"  target {target:,}/s: {'met' if f['per_second'] >= target else 'NOT met'}"
+    print(
+        f"{name:7s} {int(f['events']):>10,} {unit:6s} {f['seconds']:7.2f} s (total "
+        f"{f['total']:5.1f} s) "
+        f"{f['per_second']:>10,.0f} {unit}/s  {int(f['orders']):>7,} orders "
+        f"{f['messages'] / f['seconds']:>10,.0f} msgs/s  peak {f['peak_mb']:6.0f} MB{verdict}"
+    )
+    return f
 
 
 class Pass(Actor):
@@ -90,54 +190,71 @@ def bench_driver(stages: int = 7, events: int = 200_000) -> None:
     specs = [ActorSpec(n, (lambda n=n: Pass(n))) for n in names[:-1]]
     specs.append(ActorSpec(names[-1], lambda: End(names[-1])))
     routes = [Route(a, Quote, (b,)) for a, b in itertools.pairwise(names)]
-    quotes = [Quote(ts_event=i, instrument="X", bid=1.0, ask=1.0) for i in range(events)]
+    inputs = [Quote(ts_event=i, instrument="X", bid=1.0, ask=1.0) for i in range(events)]
 
     async def main() -> None:
         driver = Driver(Graph(specs, routes), VirtualClock(), RestartPolicy())
         await driver.start()
-        for q in quotes:
+        for q in inputs:
             await driver.deliver(q, to="a0")
 
-    seconds = best_of(3, lambda: asyncio.run(main()))
+    started = time.perf_counter()
+    asyncio.run(main())
+    seconds = time.perf_counter() - started
     print(
         f"driver, {stages} pass-through stages: {events / seconds:,.0f} input events/s "
-        f"({seconds / events * 1e6:.2f} µs per event, "
-        f"{seconds / events / stages * 1e9:.0f} ns per delivery)"
+        f"({seconds / events / stages * 1e9:.0f} ns per delivery)"
     )
 
 
-def bench_synthetic() -> None:
-    start = parse_utc("2024-01-08T00:00:00Z")
+def bench_store(count: int) -> None:
+    for _ in stored_bars(count):  # make sure it exists
+        break
+    started = time.perf_counter()
+    n = sum(1 for _ in stored_bars(count))
+    print(f"parquet store -> Bar messages: {n / (time.perf_counter() - started):,.0f} bars/s")
 
-    def quotes() -> None:
-        gen = synthetic_quotes("EUR_USD", start, 1)
-        for _ in range(500_000):
-            next(gen)
 
-    seconds = best_of(3, quotes)
-    print(f"synthetic quotes: {500_000 / seconds:,.0f} quotes/s")
-    seconds = best_of(
-        3,
-        lambda: synthetic_bars(
-            "EUR_USD",
-            parse_utc("2024-01-01T00:00:00Z"),
-            parse_utc("2025-01-01T00:00:00Z"),
-            60 * MINUTE,
-            1,
-        ),
-    )
-    print(f"synthetic bars: a year of hourly bars in {seconds * 1000:.1f} ms")
+def bench_generators() -> None:
+    started = time.perf_counter()
+    n = sum(1 for _ in quotes(1_000_000))
+    print(f"synthetic quotes: {n / (time.perf_counter() - started):,.0f} quotes/s")
+    started = time.perf_counter()
+    n = sum(1 for _ in minute_bars(1_000_000))
+    print(f"synthetic minute bars: {n / (time.perf_counter() - started):,.0f} bars/s")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (CI smoke run)")
+    parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_workload(args.one[0], int(args.one[1]))))
+        return
     configure_logging("error", "json")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
+    million = 100_000 if args.quick else 1_000_000
     bench_driver()
-    bench_backtest()
-    bench_synthetic()
+    for name in ("busy", "quiet", "quotes"):
+        report(name, million)
+    print("scaling (busy):")
+    sizes = (10_000, 100_000, 200_000) if args.quick else (100_000, 1_000_000, 5_000_000)
+    figures = [report("busy", size) for size in sizes]
+    base = figures[0]["seconds"] / figures[0]["events"]
+    for f in figures[1:]:
+        ratio = f["seconds"] / f["events"] / base
+        print(f"  {int(f['events']):,} bars: time per bar x{ratio:.2f} of the smallest run")
+    peak = max(f["peak_mb"] for f in figures)
+    print(
+        f"  peak memory {peak:.0f} MB at most (target < {MEMORY_TARGET_MB} MB): "
+        f"{'met' if peak < MEMORY_TARGET_MB else 'NOT met'}"
+    )
+    bench_store(million)
+    bench_generators()
 
 
 if __name__ == "__main__":

@@ -23,16 +23,24 @@ class BarBuilderActor(Actor):
 
     async def _emit(self, bar: Bar | None) -> None:
         if bar is not None:
-            self.log.debug(
-                "bar_closed", instrument=bar.instrument, ts_open=bar.ts_open, close=bar.close
-            )
             await self.send(bar)
 
+    # The two handlers below run once per quote / bar of history: kept free of calls that
+    # are not needed (no per-bar debug logging; the bar itself is in the journal).
+
     async def on_quote(self, msg: Quote) -> None:
-        await self._emit(self._agg(msg.instrument).on_price(msg.ts_event, msg.mid))
+        agg = self._aggregators.get(msg.instrument) or self._agg(msg.instrument)
+        bar = agg.on_price(msg.ts_event, (msg.bid + msg.ask) * 0.5)
+        if bar is not None:
+            await self.send(bar)
 
     async def on_bar(self, msg: Bar) -> None:
-        await self._emit(self._agg(msg.instrument).on_bar(msg))
+        if msg.interval_ns >= self.interval_ns:  # already as long as ours: through
+            await self.send(msg)
+            return
+        bar = (self._aggregators.get(msg.instrument) or self._agg(msg.instrument)).on_bar(msg)
+        if bar is not None:
+            await self.send(bar)
 
     async def on_timer(self, msg: Timer) -> None:
         for agg in self._aggregators.values():

@@ -53,7 +53,8 @@ class SimVenueActor(Actor):
             await self.send(msg)
 
     async def on_bar(self, msg: Bar) -> None:
-        await self._send_all(self.exchange.on_bar(msg))
+        for out in self.exchange.on_bar(msg):
+            await self.send(out)
 
     async def on_quote(self, msg: Quote) -> None:
         out = self.exchange.on_quote(msg)

@@ -19,7 +19,9 @@ from typing import IO, Any
 from algotrading.backtest.ledger import ClosedTrade, OrderRecord, closed_trades
 from algotrading.backtest.metrics import EquityTracker
 from algotrading.messages import Side
-from algotrading.timestamps import iso_utc
+from algotrading.timestamps import iso_utc, iso_utc_many
+
+EQUITY_BATCH = 65_536  # equity rows buffered between writes
 
 __all__ = ["BacktestRecorder", "ClosedTrade", "Thinned", "closed_trades", "write_equity"]
 
@@ -155,12 +157,16 @@ class BacktestRecorder:
         self._files: list[IO[str]] = []
         self._trades: Any = None
         self._orders: Any = None
-        self._equity: Any = None
+        self._equity_file: IO[str] | None = None
+        self._equity_ts = array("q")
+        self._equity_values = array("d")
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             self._trades = self._open("trades.csv", TRADE_COLUMNS)
             self._orders = self._open("orders.csv", ORDER_COLUMNS)
-            self._equity = self._open("equity.csv", ("time", "equity"))
+            self._equity_file = (out_dir / "equity.csv").open("w", newline="")
+            self._equity_file.write("time,equity\n")
+            self._files.append(self._equity_file)
 
     def _open(self, name: str, header: Sequence[str]) -> Any:
         assert self.out_dir is not None
@@ -187,8 +193,21 @@ class BacktestRecorder:
             self.tracker.mark(ts, self.initial_equity, False)
         self.tracker.mark(ts, equity, exposed)
         self.equity_sample.add((ts, equity))
-        if self._equity is not None:
-            self._equity.writerow((iso_utc(ts), repr(equity)))
+        if self._equity_file is not None:
+            self._equity_ts.append(ts)
+            self._equity_values.append(equity)
+            if len(self._equity_ts) >= EQUITY_BATCH:
+                self._flush_equity()
+
+    def _flush_equity(self) -> None:
+        """Write the buffered equity rows at once: times are formatted vectorised."""
+        assert self._equity_file is not None
+        times = iso_utc_many(self._equity_ts)
+        self._equity_file.write(
+            "".join(f"{t},{v!r}\n" for t, v in zip(times, self._equity_values, strict=True))
+        )
+        self._equity_ts = array("q")
+        self._equity_values = array("d")
 
     # --- the rest -------------------------------------------------------------------------
 
@@ -196,6 +215,8 @@ class BacktestRecorder:
         self.prices.add(ts, o, h, lo, c)
 
     def close(self) -> None:
+        if self._equity_file is not None and self._equity_ts:
+            self._flush_equity()
         for f in self._files:
             f.close()
         self._files.clear()

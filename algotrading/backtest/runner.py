@@ -21,7 +21,7 @@ from algotrading.backtest.outputs import BacktestRecorder, write_metrics
 from algotrading.config import Config
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec
-from algotrading.messages import Bar
+from algotrading.messages import Bar, Quote
 from algotrading.runtime.clock import VirtualClock
 from algotrading.runtime.driver import Driver
 from algotrading.strategies.registry import StrategyFactory
@@ -45,7 +45,7 @@ class BacktestResult:
 
 
 async def run_backtest(
-    bars: Iterable[Bar],
+    bars: Iterable[Bar | Quote],
     *,
     config: Config,
     strategy: StrategyFactory,
@@ -56,8 +56,9 @@ async def run_backtest(
     total_bars: int | None = None,
     progress: bool = False,
 ) -> BacktestResult:
-    """Run ``bars`` through the actor graph. With ``out_dir``, write trades.csv, orders.csv,
-    equity.csv as the run goes and metrics.json and report.html at the end."""
+    """Run ``bars`` (or quotes, built into bars of ``bar_interval_ns`` by the bar-builder)
+    through the actor graph. With ``out_dir``, write trades.csv, orders.csv, equity.csv as the
+    run goes and metrics.json and report.html at the end."""
     account = config.system.account
     recorder = BacktestRecorder(out_dir, initial_equity=account.initial_cash)
     session = build_session(
@@ -67,6 +68,7 @@ async def run_backtest(
         bar_interval_ns=bar_interval_ns,
         id_prefix="bt",
         ledger=Ledger(sink=recorder, retain=False),
+        account_every_ns=bar_interval_ns,  # equity marks once a bar when fed quotes
     )
     driver = Driver(session.graph, VirtualClock(), session.policy)
     await driver.start()
@@ -75,15 +77,21 @@ async def run_backtest(
     deliver = driver.deliver
     try:
         with _progress(total_bars, progress) as advance:
-            for bar in bars:
-                price(bar.ts_open, bar.open, bar.high, bar.low, bar.close)
-                await deliver(bar)
+            for event in bars:
+                if type(event) is Bar:
+                    price(event.ts_open, event.open, event.high, event.low, event.close)
+                    ts = event.ts_open
+                else:
+                    mid = (event.bid + event.ask) * 0.5  # type: ignore[union-attr]
+                    price(event.ts_event, mid, mid, mid, mid)
+                    ts = event.ts_event
+                await deliver(event)
                 count += 1
                 if first is None:
-                    first = bar.ts_open
+                    first = ts
+                last = ts
                 if not count % PROGRESS_EVERY:
                     advance(PROGRESS_EVERY)
-            last = bar.ts_open if count else None
     finally:
         await driver.stop()
         session.ledger.close()

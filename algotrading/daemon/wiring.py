@@ -203,8 +203,13 @@ def build_session(
             lambda: MonitorActor(ledger=ledger, journal=journal, summary_every_ns=summary_every_ns),
         ),
     ]
+    routes = ROUTES
+    if config.model.model.kind == "none":  # no model: bars need not visit the model actor
+        routes = tuple(
+            Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in ROUTES
+        )
     return Session(
-        graph=Graph(specs, ROUTES),
+        graph=Graph(specs, routes),
         exchange=exchange,
         ledger=ledger,
         instruments=instruments,

@@ -3,7 +3,8 @@ command group that does it from the command line.
 
 Bars are read whole (a year of minute bars is small) and written month by month; quotes are
 streamed chunk by chunk into one partition per month, so a file of any size converts in flat
-memory. Converting again replaces the months the file covers.
+memory. Converting again replaces the months the file covers; a bad row anywhere leaves the store
+as it was.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ time (``ts_open`` for bars), in UTC.
 
 Durability: a month is written to a hidden temporary file in its directory, synced, then renamed
 over ``part-0.parquet`` (``os.replace``), so a crash leaves the old partition or the new one,
-never half of one (a leftover ``.part-*.tmp`` is ignored and may be deleted). Writing a month
+never half of one (a leftover ``.part-*.tmp`` is ignored and may be deleted). The renames of one
+write happen together at its end, after every row was checked and written. Writing a month
 that is already stored replaces that month whole; months the new rows do not touch are kept.
 With ``merge=True`` the new rows are merged into it instead: stored rows at a time the new rows
 have are dropped, the new rows kept. Readers take a month's ``part-N.parquet`` files in N order;
@@ -61,7 +62,8 @@ QUOTE_SCHEMA = _schema("ts", ("bid", "ask", "bid_size", "ask_size"))
 
 @dataclass(frozen=True, eq=False)
 class BarChunk:
-    """Consecutive bars of one series as (read-only) columns; ``ts_open`` in ns UTC."""
+    """Consecutive bars of one series as columns (read from the store, views of its buffers:
+    read-only); ``ts_open`` in ns UTC."""
 
     instrument: str
     interval_ns: int
@@ -77,6 +79,8 @@ class BarChunk:
 
     def bars(self) -> Iterator[Bar]:
         """The rows as :class:`Bar` messages, each stamped at its close."""
+        # The hot path of a backtest: columns become Python lists once (far quicker than
+        # indexing numpy per row) and names are local; building the Struct is what remains.
         step, name, make = self.interval_ns, self.instrument, Bar
         columns = (self.ts_open + step, self.ts_open, self.open, self.high, self.low, self.close)
         lists = [column.tolist() for column in (*columns, self.volume)]
@@ -96,7 +100,8 @@ class BarChunk:
 
 @dataclass(frozen=True, eq=False)
 class QuoteChunk:
-    """Consecutive quotes of one instrument as (read-only) columns; ``ts`` in ns UTC."""
+    """Consecutive quotes of one instrument as columns (read-only when read from the store);
+    ``ts`` in ns UTC."""
 
     instrument: str
     ts: Ints
@@ -109,6 +114,7 @@ class QuoteChunk:
         return len(self.ts)
 
     def quotes(self) -> Iterator[Quote]:
+        """The rows as :class:`Quote` messages (the hot path; see :meth:`BarChunk.bars`)."""
         name, make = self.instrument, Quote
         columns = (self.ts, self.bid, self.ask, self.bid_size, self.ask_size)
         for t, b, a, bs, asz in zip(*(column.tolist() for column in columns), strict=True):
@@ -328,7 +334,7 @@ def _existing_series(root: str | Path, kind: str, instrument: str, interval_ns: 
 
 
 def _fsync(path: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync elsewhere
+    if os.name != "posix":  # Windows cannot sync a read-only handle or a directory
         return
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -349,6 +355,7 @@ class _PartitionFile:
         self._writer = pq.ParquetWriter(self._temp, schema, compression="zstd")
         self._pending: list[Columns] = []  # fewer than ROW_GROUP_ROWS rows, owned (copied)
         self._rows = 0
+        self._finished = False
 
     def write(self, columns: Columns) -> None:
         self._pending.append(columns)
@@ -374,12 +381,22 @@ class _PartitionFile:
         self._rows = table.num_rows - size
         self._pending = [rest] if self._rows else []
 
+    def finish(self) -> None:
+        """Write the last rows and sync the temporary file; :meth:`commit` then only renames."""
+        if not self._finished:
+            self._flush(whole_groups_only=False)
+            self._writer.close()
+            _fsync(self._temp)
+            self._finished = True
+
     def commit(self) -> Path:
-        self._flush(whole_groups_only=False)
-        self._writer.close()
-        _fsync(self._temp)
         path = self.directory / "part-0.parquet"
-        os.replace(self._temp, path)
+        try:
+            self.finish()
+            os.replace(self._temp, path)
+        except BaseException:
+            self.abort()
+            raise
         for other in _parts(self.directory):
             if other != path:
                 other.unlink()
@@ -392,16 +409,16 @@ class _PartitionFile:
 
 
 class _SeriesWriter:
-    """Rows of one series, in time order over any number of calls; each month is committed as one
-    partition when the rows move past it, or on :meth:`close`."""
+    """Rows of one series, in time order over any number of calls, one month's temporary file
+    open at a time. No partition changes until :meth:`close`, which renames them all into place
+    (so a bad row anywhere, found by the check or by the caller, leaves the store as it was)."""
 
     def __init__(self, series: Path, schema: pa.Schema, check: Callable[..., Problem | None]):
         self._series, self._schema, self._check = series, schema, check
-        self._file: _PartitionFile | None = None
+        self._files: list[_PartitionFile] = []  # the last is the month being written
         self._month: int | None = None
         self._last_ts: int | None = None
         self._rows = 0
-        self.partitions: list[Path] = []
 
     def write(self, columns: Columns) -> None:
         if not len(columns[0]):
@@ -410,34 +427,37 @@ class _SeriesWriter:
             raise DataError(str(self._series), problem[1], row=self._rows + problem[0])
         for month, start, stop in _month_runs(columns[0]):
             if month != self._month:
-                self._commit()
-                self._file = _PartitionFile(_month_dir(self._series, month), self._schema)
+                if self._files:
+                    self._files[-1].finish()
+                self._files.append(_PartitionFile(_month_dir(self._series, month), self._schema))
                 self._month = month
-            assert self._file is not None
-            self._file.write([c[start:stop] for c in columns])
+            self._files[-1].write([c[start:stop] for c in columns])
         self._last_ts = int(columns[0][-1])
         self._rows += len(columns[0])
 
-    def _commit(self) -> None:
-        if self._file is not None:
-            self.partitions.append(self._file.commit())
-            self._file = None
-
     def close(self) -> list[Path]:
-        self._commit()
-        return self.partitions
+        """Put every month in place, in time order; the partitions written."""
+        written = []
+        try:
+            for file in self._files:
+                written.append(file.commit())
+        except BaseException:
+            self.abort()
+            raise
+        self._files = []
+        return written
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.abort()
-            self._file = None
+        for file in self._files:
+            file.abort()
+        self._files = []
 
 
 class QuoteWriter:
-    """Streams quotes into the store, in time order over any number of :meth:`write` calls, with
-    one month's rows in memory at most a row group at a time. Each month appears whole when the
-    quotes move past it or on :meth:`close`; leaving the ``with`` block on an exception discards
-    the month being written (months already committed stay)."""
+    """Streams quotes into the store, in time order over any number of :meth:`write` calls, in
+    flat memory (a row group at most is held back; the rest goes to temporary files). The months
+    written replace those stored only on :meth:`close`, all together; leaving the ``with`` block
+    on an exception, or :meth:`abort`, leaves the store as it was."""
 
     def __init__(self, root: str | Path, instrument: str) -> None:
         self.instrument = _instrument(instrument)
@@ -463,7 +483,7 @@ class QuoteWriter:
         self.rows += len(columns[0])
 
     def close(self) -> list[Path]:
-        """Commit the last month; the partitions written, in time order."""
+        """Put the months written in place; the partitions, in time order."""
         return self._writer.close()
 
     def abort(self) -> None:
@@ -530,29 +550,18 @@ def _write(
     check: Callable[..., Problem | None],
     merge: bool,
 ) -> list[Path]:
-    if not merge:
-        writer = _SeriesWriter(series, schema, check)
-        try:
-            writer.write(columns)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.close()
     if (problem := check(*columns)) is not None:
         raise DataError(str(series), problem[1], row=problem[0])
-    written = []
-    for month, start, stop in _month_runs(columns[0]) if len(columns[0]) else ():
-        new = [c[start:stop] for c in columns]
-        directory = _month_dir(series, month)
-        old = _read_month(directory, schema)
-        partition = _PartitionFile(directory, schema)
-        try:
-            partition.write(_merged(old, new) if old is not None else new)
-            written.append(partition.commit())
-        except BaseException:
-            partition.abort()
-            raise
-    return written
+    writer = _SeriesWriter(series, schema, check)
+    try:
+        for month, start, stop in _month_runs(columns[0]) if len(columns[0]) else ():
+            new = [c[start:stop] for c in columns]
+            old = _read_month(_month_dir(series, month), schema) if merge else None
+            writer.write(new if old is None else _merged(old, new))
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def _read_month(directory: Path, schema: pa.Schema) -> Columns | None:

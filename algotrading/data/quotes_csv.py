@@ -223,6 +223,8 @@ def _chunks(
                 if len(chunk):
                     last_ts = int(chunk.ts[-1])
                     yield chunk
+    except UnicodeDecodeError as e:
+        raise DataError(file, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except pd.errors.ParserError as e:
         if m := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e)):
             raise DataError(file, f"expected {m[1]} fields, found {m[3]}", int(m[2])) from None

@@ -39,3 +39,28 @@ class RollingSma:
     @property
     def ready(self) -> bool:
         return len(self._values) == self.window
+
+
+def ema(values: NDArray[np.float64], span: int) -> NDArray[np.float64]:
+    """Exponential moving average, ``alpha = 2 / (span + 1)``, seeded with the first value
+    (pandas' ``ewm(span=span, adjust=False).mean()``), computed in the same order of operations
+    as :class:`RollingEma` so the two agree bit for bit."""
+    rolling = RollingEma(span)
+    return np.array([rolling.update(float(v)) for v in values], dtype=np.float64)
+
+
+class RollingEma:
+    """The incremental EMA; defined from the first value on."""
+
+    __slots__ = ("alpha", "value")
+
+    def __init__(self, span: int) -> None:
+        if span < 1:
+            raise ValueError("span must be >= 1")
+        self.alpha = 2.0 / (span + 1.0)
+        self.value: float | None = None
+
+    def update(self, value: float) -> float:
+        previous = self.value
+        self.value = value if previous is None else previous + self.alpha * (value - previous)
+        return self.value

@@ -49,8 +49,10 @@ class Actor:
         self._send = send
         self.clock = clock
 
-    async def send(self, msg: Message) -> None:
-        await self._send(self, msg)
+    def send(self, msg: Message) -> Awaitable[None]:
+        """Hand ``msg`` to the runtime; await the result (the live runtime may apply
+        back-pressure, the driver returns at once)."""
+        return self._send(self, msg)
 
     def handler_for(self, msg_type: type[Message]) -> Handler | None:
         try:

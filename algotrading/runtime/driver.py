@@ -10,14 +10,28 @@ the live runtime runs; only delivery differs.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Generator, Iterable
 
 from algotrading.messages import ActorFailed, Message
-from algotrading.runtime.actor import Actor
+from algotrading.runtime.actor import Actor, Handler
 from algotrading.runtime.clock import VirtualClock
 from algotrading.runtime.graph import Graph
 from algotrading.runtime.supervision import Escalate, RestartPolicy
 from algotrading.runtime.supervisor import Escalated, Supervisor
+
+
+class _Done:
+    """An awaitable that is already complete: what the driver's send returns, so a send in a
+    backtest costs no coroutine."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+
+_DONE = _Done()
 
 
 class Driver:
@@ -27,13 +41,21 @@ class Driver:
         self._pending: deque[tuple[str, Message]] = deque()
         self.supervisor = Supervisor(graph, policy, clock, self._send)
         self.delivered = 0
+        self._routes = graph.table
+        # (actor, message type) -> bound handler; cleared when an actor is replaced
+        self._handlers: dict[tuple[str, type[Message]], Handler] = {}
 
     def actor(self, name: str) -> Actor:
         return self.supervisor.actors[name]
 
-    async def _send(self, actor: Actor, msg: Message) -> None:
-        for target in self.graph.targets(actor.name, type(msg)):
-            self._pending.append((target, msg))
+    def _send(self, actor: Actor, msg: Message) -> Awaitable[None]:
+        targets = self._routes.get((actor.name, type(msg)))
+        if targets is None:
+            targets = self.graph.targets(actor.name, type(msg))  # raises: no route
+        append = self._pending.append
+        for target in targets:
+            append((target, msg))
+        return _DONE
 
     async def start(self) -> None:
         await self.supervisor.start_all()
@@ -58,15 +80,30 @@ class Driver:
                 await self.deliver(msg, to)
 
     async def _drain(self) -> None:
-        actors = self.supervisor.actors
         pending = self._pending
-        while pending:
-            name, msg = pending.popleft()
-            self.delivered += 1
-            try:
-                await actors[name].handle(msg)
-            except Exception as exc:
-                await self._on_failure(name, exc)
+        handlers = self._handlers
+        delivered = 0
+        try:
+            while pending:
+                name, msg = pending.popleft()
+                delivered += 1
+                key = (name, type(msg))
+                handler = handlers.get(key)
+                if handler is None:
+                    handler = handlers[key] = self._lookup(name, key[1])
+                try:
+                    await handler(msg)
+                except Exception as exc:
+                    await self._on_failure(name, exc)
+        finally:
+            self.delivered += delivered
+
+    def _lookup(self, name: str, msg_type: type[Message]) -> Handler:
+        actor = self.supervisor.actors[name]
+        handler = actor.handler_for(msg_type)
+        if handler is None:
+            raise TypeError(f"actor {name!r} has no handler for {msg_type.__name__}")
+        return handler
 
     async def _on_failure(self, name: str, exc: Exception) -> None:
         decision = self.supervisor.on_failure(name, exc)
@@ -85,6 +122,7 @@ class Driver:
             raise Escalated(name, decision.failures, exc) from exc
         # Virtual time: the backoff is not waited for, the restart is immediate.
         await self.supervisor.restart(name)
+        self._handlers.clear()  # the restarted actor is a new object
 
     async def _notify(self, msg: ActorFailed) -> None:
         for target in self.graph.optional_targets("supervisor", ActorFailed):

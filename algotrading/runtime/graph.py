@@ -55,6 +55,11 @@ class Graph:
             self._table[key] = route.targets
 
     @property
+    def table(self) -> dict[tuple[str, type[Message]], tuple[str, ...]]:
+        """The routing table itself, for runtimes that look it up per message."""
+        return self._table
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.specs)
 

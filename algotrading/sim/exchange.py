@@ -58,12 +58,14 @@ __all__ = ["CostModel", "FinancingModel", "LatencyModel", "SimExchange"]
 
 
 class _Book:
-    __slots__ = ("last_price", "position", "working")
+    __slots__ = ("last_price", "position", "spec", "unit_rate", "working")
 
-    def __init__(self) -> None:
+    def __init__(self, spec: InstrumentSpec, account_currency: str) -> None:
+        self.spec = spec
         self.position = PositionState()
         self.last_price = 0.0
         self.working: list[Working] = []
+        self.unit_rate = spec.quote == account_currency  # P&L already in account currency
 
 
 class SimExchange:
@@ -86,7 +88,10 @@ class SimExchange:
         self.financing = financing or FinancingModel()
         self.closeout_level = closeout_level
         self.balance = initial_cash
-        self.books: dict[str, _Book] = {symbol: _Book() for symbol in instruments}
+        self.books: dict[str, _Book] = {
+            symbol: _Book(spec, account_currency) for symbol, spec in instruments.items()
+        }
+        self._book_list = list(self.books.values())
         # Latest mid of every instrument, seeded with fixed rates for currencies not traded.
         self.mids: dict[str, float] = dict(conversion_rates or {})
         self.paid: dict[str, float] = {
@@ -235,9 +240,13 @@ class SimExchange:
         if book.working:
             half = self.costs.spread_pips * spec.pip_size / 2.0
             self._match_bar(bar, spec, book, half, out)
-        self._mark(bar.instrument, bar.close)
-        self._check_closeout(bar.ts_event, out)
-        out.append(self.account_state(bar.ts_event))
+        book.last_price = bar.close
+        self.mids[bar.instrument] = bar.close
+        unrealized, used = self._totals()
+        if used and self.balance + unrealized <= used * self.closeout_level:
+            self._closeout(bar.ts_event, out)
+            unrealized, used = self._totals()
+        out.append(self._account(bar.ts_event, self.balance + unrealized, used))
         return out
 
     def _match_bar(
@@ -289,7 +298,9 @@ class SimExchange:
                     continue
                 spread_cost = (quote.ask - quote.bid) / 2.0
                 self._execute(working, price, is_taker(working.order), spread_cost, ts, spec, out)
-        self._check_closeout(ts, out)
+        unrealized, used = self._totals()
+        if used and self.balance + unrealized <= used * self.closeout_level:
+            self._closeout(ts, out)
         if out:
             out.append(self.account_state(ts))
         return out
@@ -443,11 +454,9 @@ class SimExchange:
         if not self._next_rollover:
             self._next_rollover, self._rollover_days = fx_next_rollover(ts)
 
-    def _check_closeout(self, ts: int, out: list[Message]) -> None:
-        """Close every position at its current mark when equity falls to the closeout level."""
+    def _closeout(self, ts: int, out: list[Message]) -> None:
+        """Close every position at its current mark: equity fell to the closeout level."""
         used = self.margin_used()
-        if not used or self.equity() > used * self.closeout_level:
-            return
         equity = self.equity()
         for symbol, book in sorted(self.books.items()):
             qty = book.position.quantity
@@ -482,37 +491,47 @@ class SimExchange:
         self.mids[instrument] = price
 
     def _rate(self, spec: InstrumentSpec, price: float) -> float | None:
+        if spec.quote == self.currency:
+            return 1.0
         return quote_to_account_rate(spec, price, self.currency, self.mids)
+
+    def _totals(self) -> tuple[float, float]:
+        """Unrealised P&L and margin used, in the account currency, in one pass."""
+        unrealized = used = 0.0
+        for book in self._book_list:
+            position = book.position
+            qty = position.quantity
+            if -EPS < qty < EPS:
+                continue
+            price = book.last_price
+            rate = 1.0 if book.unit_rate else (self._rate(book.spec, price) or 0.0)
+            unrealized += (price - position.avg_price) * qty * rate
+            used += abs(qty) * price * book.spec.margin_rate * rate
+        return unrealized, used
 
     def _margin(self, spec: InstrumentSpec, quantity: float, price: float) -> float:
         return abs(quantity) * price * spec.margin_rate * (self._rate(spec, price) or 0.0)
 
     def unrealized(self) -> float:
-        total = 0.0
-        for symbol, book in self.books.items():
-            if not book.position.is_flat:
-                spec = self.instruments[symbol]
-                rate = self._rate(spec, book.last_price) or 0.0
-                total += book.position.unrealized(book.last_price) * rate
-        return total
+        return self._totals()[0]
 
     def equity(self) -> float:
-        return self.balance + self.unrealized()
+        return self.balance + self._totals()[0]
 
     def margin_used(self) -> float:
-        return sum(
-            self._margin(self.instruments[s], b.position.quantity, b.last_price)
-            for s, b in self.books.items()
-            if not b.position.is_flat
-        )
+        return self._totals()[1]
 
     def account_state(self, ts: int) -> AccountState:
+        unrealized, used = self._totals()
+        return self._account(ts, self.balance + unrealized, used)
+
+    def _account(self, ts: int, equity: float, used: float) -> AccountState:
         return AccountState(
             ts_event=ts,
             currency=self.currency,
             balance=self.balance,
-            equity=self.equity(),
-            margin_used=self.margin_used(),
+            equity=equity,
+            margin_used=used,
             commission_paid=self.paid["commission"],
             financing=-self.paid["financing"],
         )

@@ -10,6 +10,7 @@ import msgspec
 
 from algotrading.errors import ConfigError
 from algotrading.strategies.base import Rule
+from algotrading.strategies.ema_cross import EmaCross, EmaCrossParams
 from algotrading.strategies.sma_cross import SmaCross, SmaCrossParams
 
 
@@ -22,6 +23,7 @@ class StrategyFactory:
 
 _BUILTINS: dict[str, tuple[type[msgspec.Struct], Callable[[Any], Rule]]] = {
     "sma_cross": (SmaCrossParams, SmaCross),
+    "ema_cross": (EmaCrossParams, EmaCross),
 }
 
 

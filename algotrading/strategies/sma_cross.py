@@ -11,6 +11,8 @@ rule means what it says on decimal prices.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from algotrading.features.moving_average import RollingSma
@@ -33,11 +35,17 @@ class SmaCrossParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("quantity must be > 0")
 
 
-class SmaCross:
-    def __init__(self, params: SmaCrossParams) -> None:
+class Average(Protocol):
+    def update(self, value: float) -> float | None: ...
+
+
+class MovingAverageCross:
+    """The crossing rule on any pair of incremental averages of closes."""
+
+    def __init__(self, params: SmaCrossParams, fast: Average, slow: Average) -> None:
         self.params = params
-        self._fast = RollingSma(params.fast)
-        self._slow = RollingSma(params.slow)
+        self._fast = fast
+        self._slow = slow
         self._prev_diff: float | None = None
 
     def on_bar(self, bar: Bar) -> float | None:
@@ -56,3 +64,8 @@ class SmaCross:
         if prev >= 0 > diff:
             return -self.params.quantity
         return None
+
+
+class SmaCross(MovingAverageCross):
+    def __init__(self, params: SmaCrossParams) -> None:
+        super().__init__(params, RollingSma(params.fast), RollingSma(params.slow))

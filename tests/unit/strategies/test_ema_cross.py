@@ -1,0 +1,54 @@
+"""ema_cross against an independent reading with pandas' ewm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from algotrading.features.moving_average import RollingEma, ema
+from algotrading.messages import Bar
+from algotrading.strategies.registry import build_strategy
+
+
+def bars(closes):
+    for i, c in enumerate(closes):
+        yield Bar(
+            ts_event=i + 1,
+            instrument="EUR_USD",
+            interval_ns=1,
+            ts_open=i,
+            open=c,
+            high=c,
+            low=c,
+            close=c,
+        )
+
+
+def test_ema_matches_pandas_and_is_seeded_with_the_first_value():
+    x = np.random.default_rng(3).normal(1.1, 0.01, 500)
+    assert ema(x, 20) == pytest.approx(pd.Series(x).ewm(span=20, adjust=False).mean().values)
+    assert RollingEma(5).update(1.25) == 1.25
+
+
+def test_ema_cross_signals_where_pandas_crosses():
+    closes = 1.1 + np.cumsum(np.random.default_rng(5).normal(0, 0.001, 2000))
+    rule = build_strategy("ema_cross", {"fast": 10, "slow": 20, "quantity": 1000}).make_rule()
+    got = [(i, t) for i, b in enumerate(bars(closes)) if (t := rule.on_bar(b)) is not None]
+    s = pd.Series(closes)
+    diff = s.ewm(span=10, adjust=False).mean() - s.ewm(span=20, adjust=False).mean()
+    expected = []
+    for i in range(1, len(closes)):
+        if diff[i - 1] <= 0 < diff[i]:
+            expected.append((i, 1000.0))
+        elif diff[i - 1] >= 0 > diff[i]:
+            expected.append((i, -1000.0))
+    assert got == expected
+    assert len(got) > 50
+
+
+def test_ema_cross_validates_its_params():
+    from algotrading.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="slow"):
+        build_strategy("ema_cross", {"fast": 20, "slow": 10})
