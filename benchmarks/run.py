@@ -67,8 +67,7 @@ def minute_bars(count: int, seed: int = 1) -> Iterator[Bar]:
         start += 30 * DAY
         if bars:
             price = bars[-1].close
-        for bar in bars[: count - made]:
-            yield bar
+        yield from bars[: count - made]
         made += min(len(bars), count - made)
 
 
