@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from algotrading.errors import AlgotradingError, ConfigError
 
 if TYPE_CHECKING:
     from algotrading.config import Config
+    from algotrading.messages import Bar, Quote
 
 EXIT_BAD_INPUT = 2
 
@@ -79,9 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="backtest a strategy on history through the deterministic driver",
         description="Backtest a strategy: the same actors as the daemon, driven "
         "deterministically over the bars of FILE (or a year of synthetic hourly "
-        "EUR_USD bars). Writes trades.csv, orders.csv, equity.csv, metrics.json.",
+        "EUR_USD bars). Writes trades.csv, orders.csv, equity.csv, metrics.json and "
+        "report.html.",
     )
-    bt.add_argument("--data", metavar="FILE", help="CSV of OHLCV bars (default: synthetic)")
+    bt.add_argument(
+        "--data",
+        metavar="PATH",
+        help="CSV of OHLCV bars, or a history store directory made by 'algotrading data "
+        "convert' (bars, or quotes built into bars of --interval; default: synthetic)",
+    )
+    bt.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=float,
+        help="bar size: of the stored bars to read, or to build from stored quotes "
+        "(default: the stored bars' size, or market.yaml's bar_interval for quotes)",
+    )
+    bt.add_argument("--start", metavar="TIME", help="first time to use (ISO-8601, UTC)")
+    bt.add_argument("--end", metavar="TIME", help="time to stop before (ISO-8601, UTC)")
     bt.add_argument("--strategy", metavar="NAME", help="strategy name (default: system.yaml's)")
     bt.add_argument(
         "--param",
@@ -104,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level of the actors during the run (default: warning; info "
         "shows every signal, order and fill)",
     )
+    from algotrading.backtest.sweep_cli import add_sweep_parser
+    from algotrading.data.convert import add_data_commands
+
+    add_sweep_parser(sub)
+    add_data_commands(sub)
     return parser
 
 
@@ -112,6 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "backtest":
             return _backtest(args)
+        if args.command == "data":
+            from algotrading.data.convert import run_data_command
+
+            return run_data_command(args)
+        if args.command == "sweep":
+            from algotrading.backtest.sweep_cli import run_sweep_command
+
+            return run_sweep_command(args)
         return _run(args)
     except AlgotradingError as exc:
         print(f"algotrading {args.command}: error: {exc}", file=sys.stderr)
@@ -152,7 +181,15 @@ def _backtest(args: argparse.Namespace) -> int:
             "unknown instrument; add its spec to "
             "market.yaml or use one of " + ", ".join(sorted(BUILTIN_INSTRUMENTS)),
         )
-    if args.data:
+    start_ns = _time_arg("--start", args.start)
+    end_ns = _time_arg("--end", args.end)
+    interval_arg = round(args.interval * 1e9) if args.interval else None
+    if args.data and Path(args.data).is_dir():
+        bars, symbol, interval, total = _stored_history(
+            Path(args.data), symbol, interval_arg, start_ns, end_ns, config
+        )
+        source = args.data
+    elif args.data:
         from algotrading.adapters.csv_bars import read_bars
 
         frame = read_bars(args.data, instrument=symbol)
@@ -161,7 +198,7 @@ def _backtest(args: argparse.Namespace) -> int:
             s.symbol == symbol for s in config.market.specs
         ):
             raise ConfigError("--instrument", symbol, "unknown instrument")
-        bars = frame.bars()
+        bars = _window(frame.bars(), start_ns, end_ns)
         total = len(frame)
     else:
         from algotrading.data.history import default_history
@@ -169,7 +206,7 @@ def _backtest(args: argparse.Namespace) -> int:
         symbol = symbol or "EUR_USD"
         spec = config.instrument(symbol)
         bars_list, interval = default_history(spec, config.system.feed.seed)
-        bars = iter(bars_list)
+        bars = _window(iter(bars_list), start_ns, end_ns)
         total = len(bars_list)
         source = f"synthetic (seed {config.system.feed.seed}, hourly, 2024)"
     spec = config.instrument(symbol)
@@ -207,6 +244,64 @@ def _backtest(args: argparse.Namespace) -> int:
     print(f"wrote {', '.join(str(out / name) for name in names)}")
     print(f"({result.events} messages in {elapsed:.2f}s)", file=sys.stderr)
     return 0
+
+
+def _time_arg(flag: str, text: str | None) -> int | None:
+    from algotrading.timestamps import parse_utc
+
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise ConfigError(flag, text, "expected an ISO-8601 time, e.g. 2024-03-01T00:00:00Z")
+
+
+def _window(bars: Iterator[Bar], start_ns: int | None, end_ns: int | None) -> Iterator[Bar]:
+    for bar in bars:
+        if start_ns is not None and bar.ts_open < start_ns:
+            continue
+        if end_ns is not None and bar.ts_open >= end_ns:
+            return
+        yield bar
+
+
+def _stored_history(
+    root: Path,
+    symbol: str | None,
+    interval_ns: int | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    config: Config,
+) -> tuple[Iterator[Bar | Quote], str, int, int | None]:
+    """Bars (or quotes) of one series of the history store, streamed."""
+    from algotrading.data import parquet_store as store
+    from algotrading.errors import DataError
+
+    series = [s for s in store.available(root) if symbol is None or s.instrument == symbol]
+    bars = [s for s in series if s.kind == "bars"]
+    if interval_ns is not None and bars:
+        bars = [s for s in bars if s.interval_ns == interval_ns] or bars
+    chosen = bars[0] if len(bars) == 1 else None
+    if chosen is None and not bars:
+        quotes = [s for s in series if s.kind == "quotes"]
+        chosen = quotes[0] if len(quotes) == 1 else None
+    if chosen is None:
+        found = ", ".join(f"{s.kind} {s.instrument} {s.interval_ns or ''}" for s in series)
+        raise DataError(
+            str(root),
+            "choose one series with --instrument / --interval; the store holds: "
+            + (found or "nothing"),
+        )
+    if chosen.kind == "bars":
+        assert chosen.interval_ns is not None
+        events: Iterator[Bar | Quote] = store.iter_bars(
+            root, chosen.instrument, chosen.interval_ns, start_ns, end_ns
+        )
+        return events, chosen.instrument, chosen.interval_ns, chosen.rows
+    interval = interval_ns or config.bar_interval_ns
+    events = store.iter_quotes(root, chosen.instrument, start_ns, end_ns)
+    return events, chosen.instrument, interval, chosen.rows
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -191,3 +191,27 @@ def test_metrics_agree_with_empyrical_on_equity_csv(cli, tmp_path):
     html = (out / "report.html").read_text()
     assert '<script src="http' not in html
     assert html.count("Equity") >= 1
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("2024-01-02 00:00:00,1.1,1.2,1.0,1.15", "time"),  # goes back in time
+        ("2024-01-02 02:00:00,1.1,1.2,1.0,1.15", "time"),  # duplicate timestamp
+        ("2024-01-02 04:00:00,nan,1.2,1.0,1.15", "open"),
+        ("2024-01-02 04:00:00,1.1,1.0,1.2,1.15", "high"),  # high < low
+    ],
+)
+def test_bad_rows_are_reported_with_file_and_row_and_never_used(cli, tmp_path, row, problem):
+    lines = ["time,open,high,low,close"] + [
+        f"2024-01-02 {h:02d}:00:00,1.1,1.2,1.0,1.15" for h in range(4)
+    ]
+    lines.insert(4, row)  # file line 5
+    path = tmp_path / "EURUSD_H1.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = cli("backtest", "--data", str(path), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "5" in result.stderr.split(str(path), 1)[1][:20], result.stderr
+    assert problem in result.stderr.lower()
+    assert not (tmp_path / "o" / "trades.csv").exists()
