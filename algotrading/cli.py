@@ -254,7 +254,9 @@ def _time_arg(flag: str, text: str | None) -> int | None:
     try:
         return parse_utc(text)
     except ValueError:
-        raise ConfigError(flag, text, "expected an ISO-8601 time, e.g. 2024-03-01T00:00:00Z")
+        raise ConfigError(
+            flag, text, "expected an ISO-8601 time, e.g. 2024-03-01T00:00:00Z"
+        ) from None
 
 
 def _window(bars: Iterator[Bar], start_ns: int | None, end_ns: int | None) -> Iterator[Bar]:
