@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from algotrading.data.columns import BarColumns, Floats, Ints, is_number
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, normalize_symbol
 from algotrading.errors import DataError
 from algotrading.messages import Bar
@@ -30,42 +31,6 @@ from algotrading.timestamps import iso_utc
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, eq=False)
-class BarFrame:
-    """Bars of one instrument as columns; ``ts_open`` is each bar's open time (ns, UTC)."""
-
-    instrument: str
-    interval_ns: int
-    ts_open: Ints
-    open: Floats
-    high: Floats
-    low: Floats
-    close: Floats
-    volume: Floats
-
-    def __len__(self) -> int:
-        return len(self.ts_open)
-
-    def bars(self) -> Iterator[Bar]:
-        """The rows as :class:`Bar` messages, each stamped at its close."""
-        step, name = self.interval_ns, self.instrument
-        columns = (self.ts_open, self.open, self.high, self.low, self.close, self.volume)
-        for t, o, h, lo, c, v in zip(*(col.tolist() for col in columns), strict=True):
-            yield Bar(
-                ts_event=t + step,
-                instrument=name,
-                interval_ns=step,
-                ts_open=t,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                volume=v,
-            )
 
 
 def iter_bars(
@@ -77,7 +42,7 @@ def iter_bars(
 
 def read_bars(
     path: str | Path, instrument: str | None = None, interval_ns: int | None = None
-) -> BarFrame:
+) -> BarColumns:
     """Read and check a bar file. ``instrument`` overrides a symbol column or the file name;
     ``interval_ns`` defaults to the most common gap between consecutive bars."""
     if interval_ns is not None and interval_ns <= 0:
@@ -103,7 +68,8 @@ def read_bars(
     if not symbol:
         problem = "cannot tell the instrument from the file name or a symbol column"
         raise DataError(file, problem + "; give it with --instrument")
-    return BarFrame(normalize_symbol(symbol), interval_ns or _modal_interval(ts, file), ts, *table)
+    interval = interval_ns or _modal_interval(ts, file)
+    return BarColumns(normalize_symbol(symbol), interval, ts, *table)
 
 
 # --- text and rows -----------------------------------------------------------------------------
@@ -247,7 +213,7 @@ def _implied_header(fields: list[str]) -> list[str] | None:
     as one field or as a date and a time of day, then open, high, low, close and volume."""
     for names in (["date", "time"], ["time"]):
         k = len(names)
-        if len(fields) < k + 4 or not all(map(_is_number, fields[k : k + 4])):
+        if len(fields) < k + 4 or not all(map(is_number, fields[k : k + 4])):
             continue
         if k == 2 and not _TIME_OF_DAY.fullmatch(fields[1].strip()):  # 20200102,1300: a price
             continue
@@ -319,18 +285,10 @@ def _collect(
     except ValueError:  # numpy does not say where; Python's float is the judge
         for row, line in zip(values, lines, strict=True):
             for name, text in zip(_VALUE_NAMES, row, strict=False):
-                if not _is_number(text):
+                if not is_number(text):
                     raise DataError(file, f"{name} {text!r} is not a number", row=line) from None
         raise
     return np.array(ts, dtype=np.int64), table, lines, instrument
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _check(ts: Ints, table: Floats, lines: list[int], file: str) -> None:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # the CLI imports this module to build its parser: numpy and 
     import numpy as np
     import numpy.typing as npt
 
-    from algotrading.adapters.csv_bars import BarFrame
     from algotrading.config import Config
+    from algotrading.data.columns import BarColumns
     from algotrading.messages import Bar
 
 METRICS = (
@@ -47,7 +47,7 @@ class History:
     interval_ns: int
     source: str
     ts_open: npt.NDArray[np.int64]
-    frame: BarFrame | None = None
+    frame: BarColumns | None = None
     synthetic: Sequence[Bar] = ()
 
     @property

@@ -28,7 +28,6 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -38,6 +37,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from algotrading.data.columns import BarColumns, Floats, Ints, QuoteColumns
 from algotrading.data.instruments import normalize_symbol
 from algotrading.errors import DataError
 from algotrading.messages import Bar, Quote
@@ -45,8 +45,6 @@ from algotrading.timestamps import iso_utc
 
 NS = 1_000_000_000
 ROW_GROUP_ROWS = 65_536
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
 Columns = list[npt.NDArray[Any]]
 Problem = tuple[int, str]  # the 0-based index of the earliest bad row, and what is wrong with it
 
@@ -58,67 +56,6 @@ def _schema(time: str, values: tuple[str, ...]) -> pa.Schema:
 
 BAR_SCHEMA = _schema("ts_open", ("open", "high", "low", "close", "volume"))
 QUOTE_SCHEMA = _schema("ts", ("bid", "ask", "bid_size", "ask_size"))
-
-
-@dataclass(frozen=True, eq=False)
-class BarChunk:
-    """Consecutive bars of one series as columns (read from the store, views of its buffers:
-    read-only); ``ts_open`` in ns UTC."""
-
-    instrument: str
-    interval_ns: int
-    ts_open: Ints
-    open: Floats
-    high: Floats
-    low: Floats
-    close: Floats
-    volume: Floats
-
-    def __len__(self) -> int:
-        return len(self.ts_open)
-
-    def bars(self) -> Iterator[Bar]:
-        """The rows as :class:`Bar` messages, each stamped at its close."""
-        # The hot path of a backtest: columns become Python lists once (far quicker than
-        # indexing numpy per row) and names are local; building the Struct is what remains.
-        step, name, make = self.interval_ns, self.instrument, Bar
-        columns = (self.ts_open + step, self.ts_open, self.open, self.high, self.low, self.close)
-        lists = [column.tolist() for column in (*columns, self.volume)]
-        for e, t, o, h, lo, c, v in zip(*lists, strict=True):
-            yield make(
-                ts_event=e,
-                instrument=name,
-                interval_ns=step,
-                ts_open=t,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                volume=v,
-            )
-
-
-@dataclass(frozen=True, eq=False)
-class QuoteChunk:
-    """Consecutive quotes of one instrument as columns (read-only when read from the store);
-    ``ts`` in ns UTC."""
-
-    instrument: str
-    ts: Ints
-    bid: Floats
-    ask: Floats
-    bid_size: Floats
-    ask_size: Floats
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    def quotes(self) -> Iterator[Quote]:
-        """The rows as :class:`Quote` messages (the hot path; see :meth:`BarChunk.bars`)."""
-        name, make = self.instrument, Quote
-        columns = (self.ts, self.bid, self.ask, self.bid_size, self.ask_size)
-        for t, b, a, bs, asz in zip(*(column.tolist() for column in columns), strict=True):
-            yield make(ts_event=t, instrument=name, bid=b, ask=a, bid_size=bs, ask_size=asz)
 
 
 class StoredSeries(NamedTuple):
@@ -634,7 +571,7 @@ def iter_bar_chunks(
     start_ns: int | None = None,
     end_ns: int | None = None,
     chunk_rows: int = 65_536,
-) -> Iterator[BarChunk]:
+) -> Iterator[BarColumns]:
     """The stored bars with ``start_ns <= ts_open < end_ns``, in time order, in chunks of at most
     ``chunk_rows`` (a chunk never spans two months). Only one chunk is in memory at a time. A
     missing store or series raises DataError at once, naming what is stored."""
@@ -642,7 +579,7 @@ def iter_bar_chunks(
     series = _existing_series(root, "bars", instrument, interval_ns)
     name = _instrument(instrument)
     reads = _read(series, start_ns, end_ns, chunk_rows, BAR_SCHEMA.names)
-    return (BarChunk(name, interval_ns, *columns) for columns in reads)
+    return (BarColumns(name, interval_ns, *columns) for columns in reads)
 
 
 def iter_bars(
@@ -664,13 +601,13 @@ def iter_quote_chunks(
     start_ns: int | None = None,
     end_ns: int | None = None,
     chunk_rows: int = 65_536,
-) -> Iterator[QuoteChunk]:
+) -> Iterator[QuoteColumns]:
     """The stored quotes with ``start_ns <= ts < end_ns``, as :func:`iter_bar_chunks`."""
     _check_chunk_rows(chunk_rows)
     series = _existing_series(root, "quotes", instrument, None)
     name = _instrument(instrument)
     reads = _read(series, start_ns, end_ns, chunk_rows, QUOTE_SCHEMA.names)
-    return (QuoteChunk(name, *columns) for columns in reads)
+    return (QuoteColumns(name, *columns) for columns in reads)
 
 
 def iter_quotes(

@@ -25,17 +25,14 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from algotrading.data.columns import Floats, Ints, QuoteColumns, is_number
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, normalize_symbol
-from algotrading.data.parquet_store import QuoteChunk, quote_problem
+from algotrading.data.parquet_store import quote_problem
 from algotrading.errors import DataError
-
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ def _first_rows(path: Path, file: str) -> tuple[str, list[tuple[int, list[str]]]
 def _detect(path: Path, file: str) -> _Layout:
     delimiter, rows = _first_rows(path, file)
     line, names = rows[0]
-    if len(names) == 4 and (fmt := _time_format(names[1])) and all(map(_is_number, names[2:])):
+    if len(names) == 4 and (fmt := _time_format(names[1])) and all(map(is_number, names[2:])):
         columns = {"symbol": 0, "time": 1, "bid": 2, "ask": 3}  # TrueFX: no header
         return _Layout(0, delimiter, 4, columns, fmt, names[0])
     normalised = [re.sub(r"[\s_]+", "", name.lower()) for name in names]
@@ -146,14 +143,6 @@ def _detect(path: Path, file: str) -> _Layout:
         raise DataError(file, f"unrecognised time {text!r}; {_FORMATS_HINT}", row=data_line)
     symbol = first[columns["symbol"]] if "symbol" in columns else None
     return _Layout(line, delimiter, len(names), columns, fmt, symbol)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --- instrument --------------------------------------------------------------------------------
@@ -179,7 +168,7 @@ def _instrument_from_name(stem: str) -> str | None:
 
 def iter_quote_chunks_csv(
     path: str | Path, instrument: str | None = None, chunk_rows: int = 1_000_000
-) -> Iterator[QuoteChunk]:
+) -> Iterator[QuoteColumns]:
     """The quotes of a tick file in chunks of at most ``chunk_rows`` rows, checked as the store
     checks them (times non-decreasing across chunks, finite positive prices, bid <= ask); sizes
     absent from the file are 0. ``instrument`` overrides a symbol column, which overrides the
@@ -198,7 +187,7 @@ def iter_quote_chunks_csv(
 
 def _chunks(
     path: Path, file: str, layout: _Layout, instrument: str, chunk_rows: int
-) -> Iterator[QuoteChunk]:
+) -> Iterator[QuoteColumns]:
     reader = pd.read_csv(
         path,
         sep=layout.delimiter,
@@ -238,7 +227,7 @@ def _chunk(
     instrument: str,
     file: str,
     after: int | None,
-) -> QuoteChunk:
+) -> QuoteColumns:
     blank = frame.isna().all(axis=1).to_numpy()
     if blank.any():
         frame, lines = frame[~blank], lines[~blank]
@@ -256,7 +245,7 @@ def _chunk(
             raise DataError(file, mixed + "; one file holds one instrument", int(lines[i]))
     if (problem := quote_problem(ts, bid, ask, bid_size, ask_size, after)) is not None:
         raise DataError(file, problem[1], row=int(lines[problem[0]]))
-    return QuoteChunk(instrument, ts, bid, ask, bid_size, ask_size)
+    return QuoteColumns(instrument, ts, bid, ask, bid_size, ask_size)
 
 
 def _numbers(column: pd.Series, name: str, lines: Ints, file: str) -> Floats:

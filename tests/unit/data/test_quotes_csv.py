@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algotrading.data.parquet_store import QuoteChunk
+from algotrading.data.columns import QuoteColumns
 from algotrading.data.quotes_csv import iter_quote_chunks_csv
 from algotrading.errors import DataError
 from algotrading.timestamps import parse_utc
@@ -26,9 +26,9 @@ def write(tmp_path: Path, text: str, name: str = "EURUSD_ticks.csv") -> Path:
     return path
 
 
-def read_all(path: Path, instrument: str | None = None, chunk_rows: int = 1000) -> QuoteChunk:
+def read_all(path: Path, instrument: str | None = None, chunk_rows: int = 1000) -> QuoteColumns:
     chunks = list(iter_quote_chunks_csv(path, instrument, chunk_rows))
-    return QuoteChunk(
+    return QuoteColumns(
         chunks[0].instrument,
         *(
             np.concatenate([getattr(c, n) for c in chunks])
