@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -350,3 +350,18 @@ def _instrument_from_name(stem: str) -> str | None:
         return f"{m[1]}_{m[2]}"
     m = _BUILTIN_IN_NAME.search(text)
     return _SPELLINGS[m[1]] if m else None
+
+
+def write_bars_csv(path: str | Path, bars: Iterable[Bar], precision: int = 5) -> Path:
+    """Write ``bars`` as CSV in the layout Dukascopy exports (``Gmt time`` as
+    ``day.month.year hours:minutes:seconds.millis``), which :func:`read_bars` reads back."""
+    path = Path(path)
+    with path.open("w", newline="") as f:
+        f.write("Gmt time,Open,High,Low,Close,Volume\n")
+        for b in bars:
+            t = datetime.fromtimestamp(b.ts_open // 1_000_000_000, UTC)
+            f.write(
+                f"{t:%d.%m.%Y %H:%M:%S}.000,{b.open:.{precision}f},{b.high:.{precision}f},"
+                f"{b.low:.{precision}f},{b.close:.{precision}f},{b.volume:.2f}\n"
+            )
+    return path

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from algotrading.adapters.csv_bars import write_bars_csv
 from algotrading.data.synthetic import synthetic_bars
 from algotrading.timestamps import parse_utc
 
@@ -31,18 +32,9 @@ def run_cli(
 
 def write_dukascopy_csv(path: Path, start: str, end: str, seed: int) -> Path:
     """Hourly EUR/USD bars in the layout Dukascopy exports: ``Gmt time`` as day.month.year."""
-    bars = synthetic_bars("EUR_USD", parse_utc(start), parse_utc(end), HOUR_NS, seed)
-    import datetime as dt
-
-    lines = ["Gmt time,Open,High,Low,Close,Volume"]
-    for b in bars:
-        t = dt.datetime.fromtimestamp(b.ts_open / 1e9, dt.UTC)
-        lines.append(
-            f"{t:%d.%m.%Y %H:%M:%S}.000,{b.open:.5f},{b.high:.5f},{b.low:.5f},"
-            f"{b.close:.5f},{b.volume:.2f}"
-        )
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_bars_csv(
+        path, synthetic_bars("EUR_USD", parse_utc(start), parse_utc(end), HOUR_NS, seed)
+    )
 
 
 @pytest.fixture

@@ -5,18 +5,17 @@ future data."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 
+from algotrading.adapters.csv_bars import write_bars_csv
 from algotrading.backtest.sweep import parse_grid, plan_sweep, rank_results, run_grid
 from algotrading.backtest.sweep_cli import add_sweep_parser, run_sweep_command
 from algotrading.backtest.sweep_jobs import job_runner
 from algotrading.data.synthetic import synthetic_bars
 from algotrading.errors import ConfigError
-from algotrading.messages import Bar
 from algotrading.timestamps import parse_utc
 
 HOUR_NS = 3600 * 10**9
@@ -33,16 +32,7 @@ def outputs(out: Path, *names: str) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in names}
 
 
-def write_bars(path: Path, bars: list[Bar]) -> Path:
-    lines = ["Gmt time,Open,High,Low,Close,Volume"]
-    for b in bars:
-        t = dt.datetime.fromtimestamp(b.ts_open / 1e9, dt.UTC)
-        lines.append(
-            f"{t:%d.%m.%Y %H:%M:%S}.000,{b.open:.5f},{b.high:.5f},{b.low:.5f},"
-            f"{b.close:.5f},{b.volume:.2f}"
-        )
-    path.write_text("\n".join(lines) + "\n")
-    return path
+write_bars = write_bars_csv
 
 
 @pytest.fixture(scope="module")
