@@ -102,9 +102,37 @@ class StrategyConfig(_Schema, frozen=True):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class BreakerConfig(_Schema, frozen=True):
+    """One circuit breaker; a limit of 0 turns it off."""
+
+    limit: float = 0.0  # daily_loss: account currency; max_drawdown: fraction; others: count,
+    # seconds (stale_data) or pips (wide_spread)
+    action: str = "halt"  # halt | reduce
+    reset: str = "auto"  # auto | manual
+    window_seconds: float = 60.0  # rejections only
+
+
+class BreakersConfig(_Schema, frozen=True):
+    daily_loss: BreakerConfig = BreakerConfig()
+    max_drawdown: BreakerConfig = BreakerConfig(reset="manual")
+    consecutive_losses: BreakerConfig = BreakerConfig(action="reduce")
+    stale_data: BreakerConfig = BreakerConfig(action="reduce")
+    wide_spread: BreakerConfig = BreakerConfig(action="reduce")
+    rejections: BreakerConfig = BreakerConfig(reset="manual")
+
+
 class RiskConfig(_Schema, frozen=True):
     max_order_quantity: float = 10_000_000.0
     max_position_quantity: float = 10_000_000.0
+    max_order_notional: float = 0.0
+    max_gross_exposure: float = 0.0
+    max_net_exposure: float = 0.0
+    max_currency_exposure: float = 0.0
+    max_open_orders: int = 0
+    max_orders_per_window: int = 0
+    rate_window_seconds: float = 1.0
+    price_collar: float = 0.0
+    breakers: BreakersConfig = BreakersConfig()
 
 
 class BacktestConfig(_Schema, frozen=True):
@@ -357,6 +385,15 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     for symbol, rate in venue.conversion_rates.items():
         if rate <= 0:
             fail("system.yaml", f"venue.conversion_rates.{symbol}", "expected a price > 0")
+    for name in msgspec.structs.fields(BreakersConfig):
+        breaker = getattr(system.risk.breakers, name.name)
+        key = f"risk.breakers.{name.name}"
+        if breaker.limit < 0:
+            fail("system.yaml", f"{key}.limit", "expected a number >= 0 (0 turns it off)")
+        if breaker.action not in ("halt", "reduce"):
+            fail("system.yaml", f"{key}.action", f"expected halt or reduce, got {breaker.action!r}")
+        if breaker.reset not in ("auto", "manual"):
+            fail("system.yaml", f"{key}.reset", f"expected auto or manual, got {breaker.reset!r}")
     if system.backtest.periods_per_year < 1:
         fail("system.yaml", "backtest.periods_per_year", "expected an integer >= 1")
     if system.log.level.lower() not in ("debug", "info", "warning", "error"):

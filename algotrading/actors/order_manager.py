@@ -10,6 +10,7 @@ from __future__ import annotations
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.messages import (
     ApprovedOrder,
+    CancelOrder,
     Command,
     Fill,
     Order,
@@ -31,6 +32,7 @@ from algotrading.state.journal import Journal
 class OrderManagerActor(Actor):
     emits = (
         SubmitOrder,
+        CancelOrder,
         Order,
         Fill,
         Position,
@@ -131,12 +133,13 @@ class OrderManagerActor(Actor):
             self.journal.append(submitted)
 
     async def on_order_accepted(self, msg: OrderAccepted) -> None:
-        self.status[msg.client_order_id] = "ACCEPTED"
+        if msg.client_order_id in self.status:
+            self.status[msg.client_order_id] = "ACCEPTED"
         self._journal(msg)
         await self.send(msg)
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
-        self.status[msg.client_order_id] = "REJECTED"
+        self._finished(msg.client_order_id)
         self._journal(msg)
         self.log.warning(
             "order_rejected", client_order_id=msg.client_order_id, code=msg.code, reason=msg.reason
@@ -144,7 +147,7 @@ class OrderManagerActor(Actor):
         await self.send(msg)
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
-        self.status[msg.client_order_id] = "CANCELLED"
+        self._finished(msg.client_order_id)
         self._journal(msg)
         await self.send(msg)
 
@@ -155,7 +158,10 @@ class OrderManagerActor(Actor):
         self.filled[msg.client_order_id] = filled
         if order is not None:
             done = filled >= order.quantity - 1e-9
-            self.status[msg.client_order_id] = "FILLED" if done else "PARTIALLY_FILLED"
+            if done:
+                self._finished(msg.client_order_id)
+            else:
+                self.status[msg.client_order_id] = "PARTIALLY_FILLED"
         old = self.book.get(msg.instrument, PositionState())
         new, realized = apply_fill(old, msg.side, msg.quantity, msg.price)
         self.book[msg.instrument] = new
@@ -172,8 +178,18 @@ class OrderManagerActor(Actor):
         await self.send(position)
 
     async def on_command(self, msg: Command) -> None:
-        if msg.name != "flatten":
+        """``cancel_all``: cancel every working order; ``flatten``: close every position;
+        ``kill`` (the kill switch, with risk halting): both."""
+        if msg.name not in ("flatten", "cancel_all", "kill"):
             self.log.warning("command_ignored", command=msg.name)
+            return
+        if msg.name in ("cancel_all", "kill"):
+            for order in self.open_orders():
+                self.log.warning("cancel", client_order_id=order.client_order_id)
+                await self.send(
+                    CancelOrder(ts_event=self.clock.now_ns(), client_order_id=order.client_order_id)
+                )
+        if msg.name == "cancel_all":
             return
         for instrument, position in sorted(self.book.items()):
             if position.is_flat:
@@ -190,6 +206,13 @@ class OrderManagerActor(Actor):
                     quantity=abs(position.quantity),
                 )
             )
+
+    def _finished(self, client_order_id: str) -> None:
+        """Forget an order that can no longer trade: a long session must not grow with every
+        order it ever sent (the store keeps the history)."""
+        self.orders.pop(client_order_id, None)
+        self.status.pop(client_order_id, None)
+        self.filled.pop(client_order_id, None)
 
     def open_orders(self) -> list[Order]:
         return [

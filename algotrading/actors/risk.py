@@ -5,8 +5,13 @@ reason that reaches the strategy and the monitor. The trading state lives in a
 
 from __future__ import annotations
 
+from collections import deque
+
+from algotrading.data.instruments import AssetClass, InstrumentSpec
 from algotrading.messages import (
     AccountState,
+    Alert,
+    AlertLevel,
     ApprovedOrder,
     Bar,
     Command,
@@ -17,21 +22,26 @@ from algotrading.messages import (
     OrderIntent,
     OrderRejected,
     Position,
+    Quote,
     RiskState,
+    Timer,
     TradingState,
 )
-from algotrading.risk.checks import RiskLimits, TradingSwitch, check_order
+from algotrading.risk.breaker_set import BreakerSet
+from algotrading.risk.checks import Market, RiskLimits, TradingSwitch, check_order
 from algotrading.runtime.actor import Actor
+from algotrading.sim.accounting import quote_to_account_rate
 
 _STATES = {
     "halt": TradingState.HALTED,
+    "kill": TradingState.HALTED,
     "reduce": TradingState.REDUCING,
     "resume": TradingState.ACTIVE,
 }
 
 
 class RiskActor(Actor):
-    emits = (ApprovedOrder, OrderDenied, RiskState)
+    emits = (ApprovedOrder, OrderDenied, RiskState, Alert)
 
     def __init__(
         self,
@@ -40,6 +50,9 @@ class RiskActor(Actor):
         limits: RiskLimits,
         switch: TradingSwitch,
         positions: dict[str, float] | None = None,
+        breakers: BreakerSet | None = None,
+        instruments: dict[str, InstrumentSpec] | None = None,
+        account_currency: str = "USD",
     ) -> None:
         super().__init__(name)
         self.limits = limits
@@ -48,6 +61,13 @@ class RiskActor(Actor):
         self.working: dict[str, tuple[str, float]] = {}  # client id -> (instrument, signed rest)
         self.pending_approvals: dict[str, float] = {}  # approved, not yet an Order
         self.equity = 0.0
+        self.breakers = breakers or BreakerSet()
+        self.instruments = dict(instruments or {})
+        self.pip_sizes = {s: spec.pip_size for s, spec in self.instruments.items()}
+        self.currency = account_currency
+        self.mids: dict[str, float] = {}
+        self._approved_at: deque[int] = deque()
+        self.realized: dict[str, float] = {}
 
     def projected(self, instrument: str) -> float:
         working = sum(q for i, q in self.working.values() if i == instrument)
@@ -59,7 +79,9 @@ class RiskActor(Actor):
 
     async def on_order_intent(self, msg: OrderIntent) -> None:
         now = self.clock.now_ns()
-        refusal = check_order(msg, self.projected(msg.instrument), self.limits, self.switch.state)
+        refusal = check_order(
+            msg, self.projected(msg.instrument), self.limits, self.switch.state, self._market(msg)
+        )
         if refusal is not None:
             self.log.warning(
                 "order_denied",
@@ -75,7 +97,37 @@ class RiskActor(Actor):
         self.pending_approvals[msg.instrument] = (
             self.pending_approvals.get(msg.instrument, 0.0) + signed
         )
+        self._approved_at.append(now)
         await self.send(msg.approved(now))
+
+    def _market(self, intent: OrderIntent) -> Market:
+        now = self.clock.now_ns()
+        window = int(self.limits.rate_window_seconds * 1e9)
+        while self._approved_at and now - self._approved_at[0] >= window:
+            self._approved_at.popleft()
+        values: dict[str, float] = {}
+        currencies: dict[str, tuple[str, str]] = {}
+        for symbol, spec in self.instruments.items():
+            if spec.asset_class is AssetClass.FX:
+                currencies[symbol] = (spec.base, spec.quote)
+            price = self.mids.get(symbol)
+            if price is None or symbol == intent.instrument:
+                continue
+            rate = quote_to_account_rate(spec, price, self.currency, self.mids) or 0.0
+            values[symbol] = self.projected(symbol) * price * rate
+        price = self.mids.get(intent.instrument)
+        own = self.instruments.get(intent.instrument)
+        rate = 1.0
+        if own is not None and price:
+            rate = quote_to_account_rate(own, price, self.currency, self.mids) or 0.0
+        return Market(
+            price=price,
+            quote_rate=rate,
+            values=values,
+            currencies=currencies,
+            open_orders=len(self.working),
+            recent_orders=len(self._approved_at),
+        )
 
     async def on_order(self, msg: Order) -> None:
         signed = msg.side.sign * msg.quantity
@@ -95,25 +147,72 @@ class RiskActor(Actor):
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
         self.working.pop(msg.client_order_id, None)
+        if self.breakers.rejections is not None:
+            self.breakers.rejections.on_rejection(self.clock.now_ns(), msg.code)
+            await self._breakers_changed()
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
         self.working.pop(msg.client_order_id, None)
 
     async def on_position(self, msg: Position) -> None:
         self.positions[msg.instrument] = msg.quantity
+        before = self.realized.get(msg.instrument, 0.0)
+        self.realized[msg.instrument] = msg.realized_pnl
+        losses = self.breakers.consecutive_losses
+        if losses is not None and msg.realized_pnl != before:  # a trade (part) closed
+            losses.on_trade(msg.ts_event, msg.realized_pnl - before)
+            await self._breakers_changed()
 
     async def on_account_state(self, msg: AccountState) -> None:
         self.equity = msg.equity
+        if self.breakers.on_equity(msg.ts_event, msg.equity):
+            await self._breakers_changed()
 
     async def on_bar(self, msg: Bar) -> None:
-        """Market data for price-based checks (collars, stale data) — see the risk issue."""
+        self.mids[msg.instrument] = msg.close
+        if self.breakers.stale_data is not None:
+            self.breakers.stale_data.on_price(msg.instrument, msg.ts_event)
+            await self._breakers_changed()
+
+    async def on_quote(self, msg: Quote) -> None:
+        self.mids[msg.instrument] = (msg.bid + msg.ask) * 0.5
+        if self.breakers.on_quote(msg, self.pip_sizes.get(msg.instrument, 1.0)):
+            await self._breakers_changed()
+
+    async def on_timer(self, msg: Timer) -> None:
+        if self.breakers.stale_data is not None:
+            self.breakers.check_stale(msg.ts_event)
+            await self._breakers_changed()
+
+    async def _breakers_changed(self) -> None:
+        """Bring the switch up to date with the breakers; alert on every trip and reset."""
+        now = self.clock.now_ns()
+        for name, trip, was in self.breakers.changes(self.switch):
+            if trip is not None:
+                self.switch.breakers[name] = (trip.action, trip.reason)
+                text, level = f"{name} tripped: {trip.reason}", AlertLevel.CRITICAL
+            else:
+                self.switch.breakers.pop(name, None)
+                text, level = f"{name} reset (was: {was})", AlertLevel.WARNING
+            self.log.warning("breaker", breaker=name, tripped=trip is not None, text=text)
+            await self.send(Alert(ts_event=now, level=level, code=f"breaker_{name}", text=text))
+            await self.send(
+                RiskState(ts_event=now, state=self.switch.state, reason=self.switch.reason)
+            )
 
     async def on_command(self, msg: Command) -> None:
+        if msg.name == "reset":
+            names = self.breakers.operator_reset(msg.args.get("breaker", ""))
+            self.log.warning("breakers_reset", breakers=names)
+            await self._breakers_changed()
+            return
         state = _STATES.get(msg.name)
         if state is None:
             self.log.warning("command_ignored", command=msg.name)
             return
         reason = msg.args.get("reason", f"operator command {msg.name}")
         self.switch.set(state, reason)
-        self.log.warning("trading_state_changed", state=state, reason=reason)
-        await self.send(RiskState(ts_event=self.clock.now_ns(), state=state, reason=reason))
+        self.log.warning("trading_state_changed", state=self.switch.state, reason=reason)
+        await self.send(
+            RiskState(ts_event=self.clock.now_ns(), state=self.switch.state, reason=reason)
+        )

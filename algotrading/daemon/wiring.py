@@ -16,6 +16,7 @@ from algotrading.actors.strategy import StrategyActor
 from algotrading.actors.venue import SimVenueActor
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
+from algotrading.data.calendars import is_open
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.messages import (
     AccountState,
@@ -42,6 +43,7 @@ from algotrading.messages import (
     SubmitOrder,
     Timer,
 )
+from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import RiskLimits, TradingSwitch
 from algotrading.runtime.graph import ActorSpec, Graph, Route
 from algotrading.runtime.supervision import RestartPolicy
@@ -55,15 +57,16 @@ from algotrading.strategies.registry import StrategyFactory
 # bar-builder, so orders decided on the previous bar fill at this bar's open before any
 # strategy sees this bar's close.
 ROUTES: tuple[Route, ...] = (
-    Route("feed", Quote, ("venue", "bar_builder")),
+    Route("feed", Quote, ("venue", "bar_builder", "risk")),
     Route("feed", Bar, ("venue", "bar_builder")),
-    Route("clock", Timer, ("bar_builder",)),
+    Route("clock", Timer, ("bar_builder", "risk")),
     Route("bar_builder", Bar, ("model", "strategy", "risk")),
     Route("model", Prediction, ("strategy",)),
     Route("strategy", OrderIntent, ("risk",)),
     Route("risk", ApprovedOrder, ("order_manager",)),
     Route("risk", OrderDenied, ("strategy", "monitor")),
     Route("risk", RiskState, ("monitor",)),
+    Route("risk", Alert, ("monitor",)),
     Route("order_manager", Order, ("risk", "monitor")),
     Route("order_manager", SubmitOrder, ("venue",)),
     Route("order_manager", CancelOrder, ("venue",)),
@@ -100,6 +103,7 @@ class Session:
     instruments: dict[str, InstrumentSpec]
     policy: RestartPolicy
     switch: TradingSwitch
+    breakers: BreakerSet
 
 
 def restart_policy(config: Config) -> RestartPolicy:
@@ -157,11 +161,24 @@ def build_session(
 ) -> Session:
     exchange = simulated_exchange(config, instruments)
     ledger = ledger if ledger is not None else Ledger()
+    r = config.system.risk
     limits = RiskLimits(
-        max_order_quantity=config.system.risk.max_order_quantity,
-        max_position_quantity=config.system.risk.max_position_quantity,
+        max_order_quantity=r.max_order_quantity,
+        max_position_quantity=r.max_position_quantity,
+        max_order_notional=r.max_order_notional,
+        max_gross_exposure=r.max_gross_exposure,
+        max_net_exposure=r.max_net_exposure,
+        max_currency_exposure=r.max_currency_exposure,
+        max_open_orders=r.max_open_orders,
+        max_orders_per_window=r.max_orders_per_window,
+        rate_window_seconds=r.rate_window_seconds,
+        price_collar=r.price_collar,
     )
     switch = TradingSwitch()
+    breakers = BreakerSet.from_config(
+        config.system.risk.breakers,
+        is_open=lambda symbol, ts: is_open(instruments[symbol].calendar, ts),
+    )
     generation = itertools.count()
 
     def positions() -> dict[str, PositionState]:
@@ -192,6 +209,9 @@ def build_session(
                 limits=limits,
                 switch=switch,
                 positions={s: p.quantity for s, p in positions().items()},
+                breakers=breakers,
+                instruments=instruments,
+                account_currency=config.system.account.currency,
             ),
         ),
         ActorSpec("order_manager", order_manager),
@@ -215,4 +235,5 @@ def build_session(
         instruments=instruments,
         policy=restart_policy(config),
         switch=switch,
+        breakers=breakers,
     )

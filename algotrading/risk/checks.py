@@ -3,28 +3,76 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from algotrading.messages import OrderIntent, TradingState
 
 
 @dataclass(frozen=True)
 class RiskLimits:
+    """Pre-trade limits. Quantities in units, money in the account currency; 0 turns a limit
+    off. A maximum is allowed, anything beyond it refused."""
+
     max_order_quantity: float = 10_000_000.0
     max_position_quantity: float = 10_000_000.0
+    max_order_notional: float = 0.0
+    max_gross_exposure: float = 0.0  # sum of |position value| over instruments
+    max_net_exposure: float = 0.0  # |sum of signed position values|
+    max_currency_exposure: float = 0.0  # |net exposure| to any one currency (FX)
+    max_open_orders: int = 0
+    max_orders_per_window: int = 0
+    rate_window_seconds: float = 1.0
+    price_collar: float = 0.0  # a limit/stop price at most this fraction away from the market
+
+
+@dataclass(frozen=True)
+class Market:
+    """What the risk actor knows beyond the intent's own instrument, for the checks that need
+    prices: values are in the account currency, positions projected (filled + working +
+    approved)."""
+
+    price: float | None = None  # last mid of the intent's instrument
+    quote_rate: float = 1.0  # its quote currency -> account currency
+    values: dict[str, float] = field(default_factory=dict)  # signed value by instrument
+    currencies: dict[str, tuple[str, str]] = field(default_factory=dict)  # FX: (base, quote)
+    open_orders: int = 0
+    recent_orders: int = 0  # approved within the rate window
+
+
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
 @dataclass
 class TradingSwitch:
     """The trading state and why it is so: ACTIVE, REDUCING (only orders that reduce a
-    position) or HALTED. Held outside any actor so that it survives their restarts."""
+    position) or HALTED — the most restrictive of the operator's state and every tripped
+    circuit breaker's. Held outside any actor so that it survives their restarts."""
 
-    state: TradingState = TradingState.ACTIVE
-    reason: str = ""
+    operator_state: TradingState = TradingState.ACTIVE
+    operator_reason: str = ""
+    breakers: dict[str, tuple[TradingState, str]] = field(default_factory=dict)
 
     def set(self, state: TradingState, reason: str) -> None:
-        self.state = state
-        self.reason = reason
+        """The operator's (or the supervisor's) decision."""
+        self.operator_state = state
+        self.operator_reason = reason
+
+    @property
+    def state(self) -> TradingState:
+        return max(
+            (self.operator_state, *(s for s, _ in self.breakers.values())),
+            key=lambda state: _SEVERITY[state],
+        )
+
+    @property
+    def reason(self) -> str:
+        state = self.state
+        if state is TradingState.ACTIVE:
+            return ""
+        reasons = [r for s, r in self.breakers.values() if s is state]
+        if self.operator_state is state:
+            reasons.insert(0, self.operator_reason)
+        return "; ".join(reasons)
 
 
 @dataclass(frozen=True)
@@ -39,7 +87,11 @@ def reduces_exposure(intent: OrderIntent, position: float) -> bool:
 
 
 def check_order(
-    intent: OrderIntent, position: float, limits: RiskLimits, state: TradingState
+    intent: OrderIntent,
+    position: float,
+    limits: RiskLimits,
+    state: TradingState,
+    market: Market | None = None,
 ) -> Refusal | None:
     """``position`` is the signed quantity the instrument will hold once earlier approved
     orders have filled, so a burst of intents cannot slip past the position limit."""
@@ -63,4 +115,78 @@ def check_order(
             "max_position_quantity",
             f"position would be {after:g}, beyond the limit of {limits.max_position_quantity:g}",
         )
+    if market is None:
+        return None
+    return _flow_checks(intent, limits, market) or _money_checks(
+        intent, position, after, limits, market
+    )
+
+
+def _flow_checks(intent: OrderIntent, limits: RiskLimits, market: Market) -> Refusal | None:
+    if limits.max_open_orders and market.open_orders >= limits.max_open_orders:
+        return Refusal(
+            "max_open_orders",
+            f"{market.open_orders} orders are open; the limit is {limits.max_open_orders}",
+        )
+    if limits.max_orders_per_window and market.recent_orders >= limits.max_orders_per_window:
+        return Refusal(
+            "order_rate",
+            f"{market.recent_orders} orders in the last {limits.rate_window_seconds:g}s; the "
+            f"limit is {limits.max_orders_per_window}",
+        )
+    price = intent.limit_price or intent.stop_price
+    if limits.price_collar and price is not None and market.price:
+        away = abs(price / market.price - 1.0)
+        if away > limits.price_collar:
+            return Refusal(
+                "price_collar",
+                f"price {price:g} is {away:.2%} from the market {market.price:g}; the collar "
+                f"is {limits.price_collar:.2%}",
+            )
+    return None
+
+
+def _money_checks(
+    intent: OrderIntent, position: float, after: float, limits: RiskLimits, market: Market
+) -> Refusal | None:
+    if market.price is None:
+        return None
+    unit_value = market.price * market.quote_rate
+    notional = intent.quantity * unit_value
+    if limits.max_order_notional and notional > limits.max_order_notional:
+        return Refusal(
+            "max_order_notional",
+            f"notional {notional:.2f} exceeds the limit of {limits.max_order_notional:.2f}",
+        )
+    if abs(after) <= abs(position) and (after == 0 or (after > 0) == (position > 0)):
+        return None  # reduces exposure: the exposure limits never block it
+    values = dict(market.values)
+    values[intent.instrument] = after * unit_value
+    gross = sum(abs(v) for v in values.values())
+    if limits.max_gross_exposure and gross > limits.max_gross_exposure:
+        return Refusal(
+            "max_gross_exposure",
+            f"gross exposure would be {gross:.2f}, beyond {limits.max_gross_exposure:.2f}",
+        )
+    net = abs(sum(values.values()))
+    if limits.max_net_exposure and net > limits.max_net_exposure:
+        return Refusal(
+            "max_net_exposure",
+            f"net exposure would be {net:.2f}, beyond {limits.max_net_exposure:.2f}",
+        )
+    if limits.max_currency_exposure:
+        by_currency: dict[str, float] = {}
+        for instrument, value in values.items():
+            pair = market.currencies.get(instrument)
+            if pair is None:
+                continue
+            by_currency[pair[0]] = by_currency.get(pair[0], 0.0) + value
+            by_currency[pair[1]] = by_currency.get(pair[1], 0.0) - value
+        for currency, value in sorted(by_currency.items()):
+            if abs(value) > limits.max_currency_exposure:
+                return Refusal(
+                    "max_currency_exposure",
+                    f"{currency} exposure would be {value:.2f}, beyond "
+                    f"{limits.max_currency_exposure:.2f}",
+                )
     return None

@@ -24,6 +24,7 @@ Rules that need a choice, chosen conservatively and documented in ``docs/backtes
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 import msgspec
@@ -55,6 +56,8 @@ from algotrading.sim.costs import CostModel, FinancingModel, LatencyModel
 from algotrading.sim.matching import Working, check_terms, is_taker, match_bar, match_quote
 
 __all__ = ["CostModel", "FinancingModel", "LatencyModel", "SimExchange"]
+
+KNOWN_IDS = 100_000
 
 
 class _Book:
@@ -101,7 +104,11 @@ class SimExchange:
             "financing": 0.0,
         }
         self.traded_notional = 0.0
+        # ids seen, for refusing a duplicate: the most recent KNOWN_IDS of them (bounded, so a
+        # long run does not grow with every order; uniqueness beyond that is the order
+        # manager's write-ahead store's job)
         self._known_ids: set[str] = set()
+        self._known_order: deque[str] = deque()
         self._next_order = 1
         self._next_fill = 1
         self._next_rollover = 0
@@ -128,7 +135,7 @@ class SimExchange:
         if problem is not None:
             code, reason = problem
             return [_rejected(order.client_order_id, now_ns, code, reason)]
-        self._known_ids.add(order.client_order_id)
+        self._remember(order.client_order_id)
         working = self._rest(order, now_ns + self.latency.delay_ns())
         return [_accepted(working, now_ns)]
 
@@ -176,6 +183,12 @@ class SimExchange:
         if "trailing_distance" in changes:
             found.best = None
         return [OrderModified(ts_event=now_ns, order=new, venue_order_id=found.venue_id)]
+
+    def _remember(self, client_order_id: str) -> None:
+        self._known_ids.add(client_order_id)
+        self._known_order.append(client_order_id)
+        if len(self._known_order) > KNOWN_IDS:
+            self._known_ids.discard(self._known_order.popleft())
 
     def _rest(self, order: Order, arrival_ns: int, oco: str = "") -> Working:
         working = Working(order, f"S{self._next_order}", arrival_ns, oco)
@@ -416,7 +429,7 @@ class SimExchange:
         created = []
         for leg in legs:
             partner = next((o.client_order_id for o in legs if o is not leg), "")
-            self._known_ids.add(leg.client_order_id)
+            self._remember(leg.client_order_id)
             working = self._rest(leg, ts, oco=partner)
             out.append(leg)
             out.append(_accepted(working, ts))
