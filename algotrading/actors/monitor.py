@@ -105,7 +105,7 @@ class MonitorActor(Actor):
 
     async def on_order_denied(self, msg: OrderDenied) -> None:
         self.counts[f"denied:{msg.code}"] += 1
-        self.ledger.denials.append(msg)
+        self.ledger.record_denial(msg)
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
         self.counts[f"rejected:{msg.code}"] += 1

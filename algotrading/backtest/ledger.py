@@ -8,7 +8,7 @@ output files as it goes, so memory stays flat however long the history. With ``r
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -121,6 +121,7 @@ class Ledger:
     equity: list[tuple[int, float]] = field(default_factory=list)
     records: dict[str, OrderRecord] = field(default_factory=dict)
     denials: deque[OrderDenied] = field(default_factory=lambda: deque(maxlen=1000))
+    denial_counts: Counter[str] = field(default_factory=Counter)
     rejections: deque[OrderRejected] = field(default_factory=lambda: deque(maxlen=1000))
     alerts: deque[Alert] = field(default_factory=lambda: deque(maxlen=1000))
     last_account: AccountState | None = None
@@ -133,6 +134,10 @@ class Ledger:
         if self.retain:
             self.orders.append(order)
         self.records[order.client_order_id] = OrderRecord(order)
+
+    def record_denial(self, denial: OrderDenied) -> None:
+        self.denials.append(denial)
+        self.denial_counts[denial.code] += 1
 
     def record_status(self, client_order_id: str, status: str) -> None:
         record = self.records.get(client_order_id)

@@ -111,6 +111,12 @@ async def run_backtest(
         "quantity": position.quantity,
         "avg_price": position.avg_price,
     }
+    ledger = session.ledger
+    metrics["risk_events"] = [
+        {"time": iso_utc(a.ts_event), "level": a.level.value, "code": a.code, "text": a.text}
+        for a in ledger.alerts
+    ]
+    metrics["orders_denied"] = dict(sorted(ledger.denial_counts.items()))
     costs = exchange.costs.describe()
     metrics["run"] = {
         "data": data_source,
@@ -145,6 +151,8 @@ def write_backtest_report(result: BacktestResult, path: Path) -> None:
         "cost model": run["costs"],
         "venue": run["venue"],
     }
+    if metrics["risk_events"]:
+        setup["risk events (breaker trips, resets, alerts)"] = metrics["risk_events"][:50]
     if sampled:
         setup["note"] = (
             f"trade markers and distribution show every {recorder.trade_sample.stride}th of "
@@ -153,7 +161,7 @@ def write_backtest_report(result: BacktestResult, path: Path) -> None:
     write_report(
         path,
         title=f"{run['strategy']} on {run['instrument']}",
-        metrics={k: v for k, v in metrics.items() if k != "run"},
+        metrics={k: v for k, v in metrics.items() if k not in ("run", "risk_events")},
         trades=recorder.trade_sample.items,
         equity=recorder.equity_sample.items,
         prices=recorder.prices.rows(),

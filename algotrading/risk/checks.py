@@ -39,6 +39,10 @@ class Market:
     recent_orders: int = 0  # approved within the rate window
 
 
+# Prices and money are floats: a value equal to a limit in decimal may exceed it in the last
+# bit (1.089 / 1.1 - 1 is -0.01000000000000001); that still counts as equal.
+_TOLERANCE = 1e-12
+
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
@@ -137,7 +141,7 @@ def _flow_checks(intent: OrderIntent, limits: RiskLimits, market: Market) -> Ref
     price = intent.limit_price or intent.stop_price
     if limits.price_collar and price is not None and market.price:
         away = abs(price / market.price - 1.0)
-        if away > limits.price_collar:
+        if away > limits.price_collar + _TOLERANCE:
             return Refusal(
                 "price_collar",
                 f"price {price:g} is {away:.2%} from the market {market.price:g}; the collar "
@@ -153,7 +157,7 @@ def _money_checks(
         return None
     unit_value = market.price * market.quote_rate
     notional = intent.quantity * unit_value
-    if limits.max_order_notional and notional > limits.max_order_notional:
+    if limits.max_order_notional and notional > limits.max_order_notional * (1 + _TOLERANCE):
         return Refusal(
             "max_order_notional",
             f"notional {notional:.2f} exceeds the limit of {limits.max_order_notional:.2f}",
@@ -163,13 +167,13 @@ def _money_checks(
     values = dict(market.values)
     values[intent.instrument] = after * unit_value
     gross = sum(abs(v) for v in values.values())
-    if limits.max_gross_exposure and gross > limits.max_gross_exposure:
+    if limits.max_gross_exposure and gross > limits.max_gross_exposure * (1 + _TOLERANCE):
         return Refusal(
             "max_gross_exposure",
             f"gross exposure would be {gross:.2f}, beyond {limits.max_gross_exposure:.2f}",
         )
     net = abs(sum(values.values()))
-    if limits.max_net_exposure and net > limits.max_net_exposure:
+    if limits.max_net_exposure and net > limits.max_net_exposure * (1 + _TOLERANCE):
         return Refusal(
             "max_net_exposure",
             f"net exposure would be {net:.2f}, beyond {limits.max_net_exposure:.2f}",
@@ -183,7 +187,7 @@ def _money_checks(
             by_currency[pair[0]] = by_currency.get(pair[0], 0.0) + value
             by_currency[pair[1]] = by_currency.get(pair[1], 0.0) - value
         for currency, value in sorted(by_currency.items()):
-            if abs(value) > limits.max_currency_exposure:
+            if abs(value) > limits.max_currency_exposure * (1 + _TOLERANCE):
                 return Refusal(
                     "max_currency_exposure",
                     f"{currency} exposure would be {value:.2f}, beyond "

@@ -1,3 +1,5 @@
+import msgspec
+
 from algotrading.messages import OrderIntent, Side, TradingState
 from algotrading.risk.checks import RiskLimits, check_order
 
@@ -36,3 +38,77 @@ def test_refusal_reason_names_the_limit():
     refusal = check_order(intent(Side.BUY, 2000), 0, LIMITS, TradingState.ACTIVE)
     assert refusal is not None
     assert "1000" in refusal.reason
+
+
+# --- checks that need the market ---------------------------------------------------------------
+
+from algotrading.risk.checks import Market  # noqa: E402
+
+
+def market_code(limits: RiskLimits, qty: float, position: float = 0.0, **market) -> str | None:
+    refusal = check_order(
+        intent(Side.BUY, qty), position, limits, TradingState.ACTIVE, Market(**market)
+    )
+    return None if refusal is None else refusal.code
+
+
+def test_order_notional_at_its_edge():
+    limits = RiskLimits(max_order_notional=11_000)
+    assert market_code(limits, 10_000, price=1.1) is None  # 11 000 exactly: allowed
+    assert market_code(limits, 10_001, price=1.1) == "max_order_notional"
+
+
+def test_gross_and_net_exposure_include_other_instruments():
+    gross = RiskLimits(max_gross_exposure=30_000)
+    others = {"GBP_USD": -19_000.0}
+    assert market_code(gross, 10_000, price=1.1, values=others) is None  # 11 000 + 19 000
+    assert market_code(gross, 10_001, price=1.1, values=others) == "max_gross_exposure"
+    net = RiskLimits(max_net_exposure=5_000)
+    assert market_code(net, 20_000, price=1.1, values=others) is None  # |22 000 - 19 000|
+    assert market_code(net, 22_000, price=1.1, values=others) == "max_net_exposure"
+
+
+def test_exposure_limits_never_block_a_reduction():
+    limits = RiskLimits(max_gross_exposure=1.0)
+    refusal = check_order(
+        intent(Side.SELL, 500), 1_000, limits, TradingState.ACTIVE, Market(price=1.1)
+    )
+    assert refusal is None
+
+
+def test_currency_exposure_nets_across_pairs():
+    limits = RiskLimits(max_currency_exposure=12_000)
+    pairs = {"EUR_USD": ("EUR", "USD"), "GBP_USD": ("GBP", "USD")}
+    # long 11 000 USD of EUR and long 2 000 of GBP: short 13 000 USD
+    code = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 2_000.0}, currencies=pairs)
+    assert code == "max_currency_exposure"
+    ok = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 1_000.0}, currencies=pairs)
+    assert ok is None
+
+
+def test_open_orders_and_rate_at_their_edges():
+    assert market_code(RiskLimits(max_open_orders=3), 1, open_orders=2) is None
+    assert market_code(RiskLimits(max_open_orders=3), 1, open_orders=3) == "max_open_orders"
+    rate = RiskLimits(max_orders_per_window=5, rate_window_seconds=1)
+    assert market_code(rate, 1, recent_orders=4) is None
+    assert market_code(rate, 1, recent_orders=5) == "order_rate"
+
+
+def test_price_collar():
+    limits = RiskLimits(price_collar=0.01)
+    near = OrderIntent(
+        ts_event=0,
+        strategy_id="s",
+        instrument="EUR_USD",
+        side=Side.BUY,
+        quantity=1,
+        order_type="LIMIT",
+        limit_price=1.089,
+    )
+    far = msgspec.structs.replace(near, limit_price=1.0889)
+    state = TradingState.ACTIVE
+    assert check_order(near, 0, limits, state, Market(price=1.1)) is None  # exactly 1 %
+    refusal = check_order(far, 0, limits, state, Market(price=1.1))
+    assert refusal is not None
+    assert refusal.code == "price_collar"
+    assert "1.00%" in refusal.reason
