@@ -10,7 +10,9 @@ import msgspec
 
 from algotrading.errors import ConfigError
 from algotrading.strategies.base import Rule
+from algotrading.strategies.breakout import Donchian, DonchianParams
 from algotrading.strategies.ema_cross import EmaCross, EmaCrossParams
+from algotrading.strategies.mean_reversion import Bollinger, BollingerParams
 from algotrading.strategies.sma_cross import SmaCross, SmaCrossParams
 
 
@@ -24,6 +26,8 @@ class StrategyFactory:
 _BUILTINS: dict[str, tuple[type[msgspec.Struct], Callable[[Any], Rule]]] = {
     "sma_cross": (SmaCrossParams, SmaCross),
     "ema_cross": (EmaCrossParams, EmaCross),
+    "donchian": (DonchianParams, Donchian),
+    "bollinger": (BollingerParams, Bollinger),
 }
 
 
