@@ -97,7 +97,8 @@ def test_kill_switch_leaves_no_orders_and_no_positions():
             order_type=OrderType.LIMIT,
             limit_price=0.5,
         )
-        driver._pending.append(("order_manager", ApprovedOrder(ts_event=0, intent=resting)))
+        approved = ApprovedOrder(ts_event=bars[19].ts_event, intent=resting)
+        await driver.deliver(approved, to="order_manager")
         await driver.deliver(bars[20])
         assert list(session.exchange.working_orders())
         assert not session.exchange.position("EUR_USD").is_flat
