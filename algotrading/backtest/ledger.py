@@ -186,10 +186,6 @@ class Ledger:
         for record in list(self.records.values()):
             self._finish(record)
 
-    def order_status(self, client_order_id: str) -> str:
-        record = self.records.get(client_order_id)
-        return record.status if record else ""
-
     def _finish(self, record: OrderRecord) -> None:
         if record.reported:
             return

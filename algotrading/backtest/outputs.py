@@ -80,12 +80,14 @@ def order_row(r: OrderRecord) -> list[str]:
     ]
 
 
+def equity_rows(times: Sequence[int], values: Sequence[float]) -> str:
+    """``time,equity`` rows of equity.csv: ISO times (formatted vectorised), full precision."""
+    return "".join(f"{t},{v!r}\n" for t, v in zip(iso_utc_many(times), values, strict=True))
+
+
 def write_equity(path: Path, equity: Sequence[tuple[int, float]]) -> None:
-    with path.open("w", newline="") as f:
-        out = csv.writer(f, lineterminator="\n")
-        out.writerow(["time", "equity"])
-        for ts, value in equity:
-            out.writerow([iso_utc(ts), repr(value)])
+    """A whole equity.csv at once, exactly as :class:`BacktestRecorder` streams it."""
+    path.write_text("time,equity\n" + equity_rows([t for t, _ in equity], [v for _, v in equity]))
 
 
 class Thinned:
@@ -202,10 +204,7 @@ class BacktestRecorder:
     def _flush_equity(self) -> None:
         """Write the buffered equity rows at once: times are formatted vectorised."""
         assert self._equity_file is not None
-        times = iso_utc_many(self._equity_ts)
-        self._equity_file.write(
-            "".join(f"{t},{v!r}\n" for t, v in zip(times, self._equity_values, strict=True))
-        )
+        self._equity_file.write(equity_rows(self._equity_ts, self._equity_values))
         self._equity_ts = array("q")
         self._equity_values = array("d")
 
