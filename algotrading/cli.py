@@ -168,7 +168,9 @@ def _backtest(args: argparse.Namespace) -> int:
     params = _params(args.param)
     name = args.strategy or config.system.strategy.name
     base = dict(config.system.strategy.params) if name == config.system.strategy.name else {}
-    strategy = build_strategy(name, {**base, **params}, where="--strategy/--param")
+    strategy = build_strategy(
+        name, {**base, **params}, where="--strategy/--param", spec=config.system.strategy
+    )
     symbol = normalize_symbol(args.instrument) if args.instrument else None
     if (
         symbol is not None

@@ -22,6 +22,7 @@ import yaml
 
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError
+from algotrading.strategies.registry import StrategySpec
 
 FILES = ("system.yaml", "market.yaml", "model.yaml")
 
@@ -97,11 +98,6 @@ class VenueConfig(_Schema, frozen=True):
     conversion_rates: dict[str, float] = msgspec.field(default_factory=dict)
 
 
-class StrategyConfig(_Schema, frozen=True):
-    name: str = "sma_cross"
-    params: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
 class BreakerConfig(_Schema, frozen=True):
     """One circuit breaker; a limit of 0 turns it off."""
 
@@ -150,7 +146,7 @@ class SystemConfig(_Schema, frozen=True):
     supervisor: SupervisorConfig = SupervisorConfig()
     feed: FeedConfig = FeedConfig()
     venue: VenueConfig = VenueConfig()
-    strategy: StrategyConfig = StrategyConfig()
+    strategy: StrategySpec = StrategySpec()
     risk: RiskConfig = RiskConfig()
     backtest: BacktestConfig = BacktestConfig()
     log: LogConfig = LogConfig()

@@ -140,10 +140,12 @@ class OrderIntent(Message, frozen=True, kw_only=True):
     trailing_distance: float | None = None  # price distance, for TRAILING_STOP
     time_in_force: TimeInForce = TimeInForce.GTC
     expire_ns: int = 0  # for GTD: the order is cancelled at the first price at or after this
-    # A bracket: when this order fills, the venue attaches a stop-loss and/or a take-profit for
-    # the filled quantity, one cancelling the other (ids ``<id>.sl`` and ``<id>.tp``).
+    # A bracket: when this order fills, the venue attaches a stop-loss, a take-profit and/or a
+    # trailing stop (its price distance) for the filled quantity, one cancelling the others
+    # (ids ``<id>.sl``, ``<id>.tp``, ``<id>.ts``); they only ever reduce the position.
     stop_loss: float | None = None
     take_profit: float | None = None
+    trailing_stop: float | None = None
     reason: str = ""
 
     def approved(self, ts: int) -> ApprovedOrder:
@@ -182,10 +184,12 @@ class Order(Message, frozen=True, kw_only=True):
     trailing_distance: float | None = None  # price distance, for TRAILING_STOP
     time_in_force: TimeInForce = TimeInForce.GTC
     expire_ns: int = 0  # for GTD: the order is cancelled at the first price at or after this
-    # A bracket: when this order fills, the venue attaches a stop-loss and/or a take-profit for
-    # the filled quantity, one cancelling the other (ids ``<id>.sl`` and ``<id>.tp``).
+    # A bracket: when this order fills, the venue attaches a stop-loss, a take-profit and/or a
+    # trailing stop (its price distance) for the filled quantity, one cancelling the others
+    # (ids ``<id>.sl``, ``<id>.tp``, ``<id>.ts``); they only ever reduce the position.
     stop_loss: float | None = None
     take_profit: float | None = None
+    trailing_stop: float | None = None
 
 
 class SubmitOrder(Message, frozen=True, kw_only=True):

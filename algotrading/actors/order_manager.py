@@ -87,6 +87,7 @@ class OrderManagerActor(Actor):
                 expire_ns=intent.expire_ns,
                 stop_loss=intent.stop_loss,
                 take_profit=intent.take_profit,
+                trailing_stop=intent.trailing_stop,
             )
         )
 

@@ -1,14 +1,15 @@
-"""The strategy actor: runs one rule per instrument on each bar and turns a change of target
-position into order intents. It trusts its own intended position (what it asked for) so its
-decisions do not depend on when fills arrive; a refusal or rejection resets the intent to the
-position the order manager last reported."""
+"""The strategy actor: runs the composed strategy of each instrument on bars and predictions, and
+turns a change of target position into order intents — the entry order carrying its bracket.
+
+It trusts its own intended position (what it asked for), so its decisions do not depend on when
+fills arrive; a bracket leg's fill (the venue closed the position) updates it, and a refusal or
+rejection resets it to the position the order manager last reported."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.messages import (
+    AccountState,
     Bar,
     Fill,
     OrderDenied,
@@ -19,7 +20,12 @@ from algotrading.messages import (
     RequestRejected,
 )
 from algotrading.runtime.actor import Actor
-from algotrading.strategies.base import Rule, orders_to_target
+from algotrading.sim.accounting import quote_to_account_rate
+from algotrading.strategies.base import orders_to_target
+from algotrading.strategies.compose import Decision, InstrumentStrategy
+from algotrading.strategies.registry import StrategyFactory
+
+BRACKET_LEGS = (".sl", ".tp", ".ts")
 
 
 class StrategyActor(Actor):
@@ -29,68 +35,125 @@ class StrategyActor(Actor):
         self,
         name: str = "strategy",
         *,
-        strategy_id: str,
-        make_rule: Callable[[], Rule],
+        factory: StrategyFactory,
         instruments: dict[str, InstrumentSpec],
+        account_currency: str = "USD",
+        initial_equity: float = 0.0,
+        conversion_rates: dict[str, float] | None = None,
     ) -> None:
         super().__init__(name)
-        self.strategy_id = strategy_id
-        self.make_rule = make_rule
+        self.strategy_id = factory.name
+        self.factory = factory
         self.instruments = instruments
-        self.rules: dict[str, Rule] = {}
-        self.intended: dict[str, float] = {}
+        self.account_currency = account_currency
+        self._equity = initial_equity
+        self.mids: dict[str, float] = dict(conversion_rates or {})
+        self.strategies: dict[str, InstrumentStrategy] = {}
         self.actual: dict[str, float] = {}
         self.last_prediction: dict[str, Prediction] = {}
 
+    # -- what sizing reads (the compose.Account protocol) --
+
+    def equity(self) -> float:
+        return self._equity
+
+    def quote_rate(self, spec: InstrumentSpec, price: float) -> float | None:
+        return quote_to_account_rate(spec, price, self.account_currency, self.mids)
+
+    # -- handlers --
+
+    def _strategy(self, instrument: str) -> InstrumentStrategy | None:
+        strategy = self.strategies.get(instrument)
+        if strategy is None:
+            spec = self.instruments.get(instrument)
+            if spec is None:
+                return None
+            strategy = self.strategies[instrument] = self.factory.make(spec)
+        return strategy
+
     async def on_bar(self, msg: Bar) -> None:
-        if msg.instrument not in self.instruments:
+        strategy = self._strategy(msg.instrument)
+        if strategy is None:
             return
-        rule = self.rules.get(msg.instrument)
-        if rule is None:
-            rule = self.rules[msg.instrument] = self.make_rule()
-        target = rule.on_bar(msg)
-        if target is None:
-            return
-        spec = self.instruments[msg.instrument]
-        target = spec.round_quantity(target)
-        current = self.intended.get(msg.instrument, 0.0)
-        orders = orders_to_target(current, target)
-        if not orders:
-            return
-        self.log.info(
-            "signal", instrument=msg.instrument, close=msg.close, current=current, target=target
-        )
-        self.intended[msg.instrument] = target
-        for side, quantity in orders:
-            await self.send(
-                OrderIntent(
-                    ts_event=msg.ts_event,
-                    strategy_id=self.strategy_id,
-                    instrument=msg.instrument,
-                    side=side,
-                    quantity=quantity,
-                    reason=f"target {target:g}",
-                )
-            )
+        self.mids[msg.instrument] = msg.close
+        before = strategy.position
+        decision = strategy.on_bar(msg, self)
+        await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
 
     async def on_prediction(self, msg: Prediction) -> None:
         self.last_prediction[msg.instrument] = msg
+        strategy = self._strategy(msg.instrument)
+        if strategy is None:
+            return
+        before = strategy.position
+        decision = strategy.on_prediction(msg, self)
+        await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
+
+    async def _maybe_act(
+        self,
+        instrument: str,
+        ts: int,
+        current: float,
+        decision: Decision | None,
+        strategy: InstrumentStrategy,
+    ) -> None:
+        if decision is None:
+            if strategy.skipped:
+                self.log.info("entry_skipped", instrument=instrument, reason=strategy.skipped)
+                strategy.skipped = ""
+            return
+        orders = orders_to_target(current, decision.target)
+        self.log.info(
+            "signal",
+            instrument=instrument,
+            close=strategy.last_close,
+            current=current,
+            target=decision.target,
+            reason=decision.reason,
+        )
+        levels = decision.levels
+        for i, (side, quantity) in enumerate(orders):
+            opening = levels is not None and i == len(orders) - 1
+            await self.send(
+                OrderIntent(
+                    ts_event=ts,
+                    strategy_id=self.strategy_id,
+                    instrument=instrument,
+                    side=side,
+                    quantity=quantity,
+                    stop_loss=levels.stop_loss if opening and levels else None,
+                    take_profit=levels.take_profit if opening and levels else None,
+                    trailing_stop=levels.trailing_distance if opening and levels else None,
+                    reason=f"{decision.reason}: target {decision.target:g}",
+                )
+            )
+
+    async def on_account_state(self, msg: AccountState) -> None:
+        self._equity = msg.equity
 
     async def on_position(self, msg: Position) -> None:
         self.actual[msg.instrument] = msg.quantity
 
     async def on_fill(self, msg: Fill) -> None:
-        """Fills are reflected through the position the order manager reports."""
+        """A fill of an order the strategy did not decide — a bracket leg at the venue, or the
+        kill switch flattening — changes the position it holds; its own orders are already
+        counted in its intended position."""
+        if msg.strategy_id != self.strategy_id or msg.client_order_id.endswith(BRACKET_LEGS):
+            strategy = self.strategies.get(msg.instrument)
+            if strategy is not None:
+                strategy.on_exit_fill(msg.side.sign * msg.quantity)
 
     async def on_order_denied(self, msg: OrderDenied) -> None:
         self._reset(msg.intent.instrument)
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
-        for instrument in self.intended:
+        for instrument in self.strategies:
             self._reset(instrument)
 
     async def on_request_rejected(self, msg: RequestRejected) -> None:
         """A cancel or modify the venue refused: the order stands; positions tell the rest."""
 
     def _reset(self, instrument: str) -> None:
-        self.intended[instrument] = self.actual.get(instrument, 0.0)
+        strategy = self.strategies.get(instrument)
+        if strategy is not None:
+            strategy.reset(self.actual.get(instrument, 0.0))

@@ -153,7 +153,7 @@ def run_job(job: SweepJob) -> Result:
     config = load_config_cached(job.config_dir)
     _quiet_logging(job.log_level)
     history = load_history(job.data, job.instrument, config)
-    strategy = build_strategy(job.strategy, job.params, where="--grid")
+    strategy = build_strategy(job.strategy, job.params, where="--grid", spec=config.system.strategy)
     result = run_loop(
         run_backtest(
             history.bars(job.start_ns, job.end_ns),

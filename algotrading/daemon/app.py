@@ -67,7 +67,10 @@ async def run_daemon(
     log = get_logger("daemon")
     feed = config.system.feed
     strategy = build_strategy(
-        config.system.strategy.name, config.system.strategy.params, where="system.yaml: strategy"
+        config.system.strategy.name,
+        config.system.strategy.params,
+        where="system.yaml: strategy",
+        spec=config.system.strategy,
     )
     symbols = [normalize_symbol(s) for s in config.market.instruments]
     instruments = {s: config.instrument(s) for s in symbols}

@@ -200,7 +200,13 @@ def build_session(
         ActorSpec(
             "strategy",
             lambda: StrategyActor(
-                strategy_id=strategy.name, make_rule=strategy.make_rule, instruments=instruments
+                factory=strategy,
+                instruments=instruments,
+                account_currency=config.system.account.currency,
+                initial_equity=exchange.equity(),
+                conversion_rates={
+                    normalize_symbol(k): v for k, v in config.system.venue.conversion_rates.items()
+                },
             ),
         ),
         ActorSpec(
@@ -226,7 +232,14 @@ def build_session(
     routes = ROUTES
     if config.model.model.kind == "none":  # no model: bars need not visit the model actor
         routes = tuple(
-            Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in ROUTES
+            Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in routes
+        )
+    if strategy.needs_equity:  # sizing reads the equity
+        routes = tuple(
+            Route(r.source, r.message, (*r.targets, "strategy"))
+            if r.source == "venue" and r.message is AccountState
+            else r
+            for r in routes
         )
     return Session(
         graph=Graph(specs, routes),

@@ -190,7 +190,7 @@ class SimExchange:
         if len(self._known_order) > KNOWN_IDS:
             self._known_ids.discard(self._known_order.popleft())
 
-    def _rest(self, order: Order, arrival_ns: int, oco: str = "") -> Working:
+    def _rest(self, order: Order, arrival_ns: int, oco: tuple[str, ...] = ()) -> Working:
         working = Working(order, f"S{self._next_order}", arrival_ns, oco)
         self._next_order += 1
         self.books[order.instrument].working.append(working)
@@ -340,6 +340,8 @@ class SimExchange:
     ) -> list[Working]:
         """Fill ``working`` at ``price`` (plus slippage for takers); attach bracket legs and
         cancel a filled leg's partner. Returns the bracket legs it created."""
+        if working.order.parent_id and not self._reduce_only(working, ts, out):
+            return []
         order = working.order
         book = self.books[order.instrument]
         book.working.remove(working)
@@ -354,11 +356,13 @@ class SimExchange:
             return []
         out.append(self._book_fill(order, working.venue_id, price, ts, spec, rate, half_spread))
         self.paid["slippage"] += slip * order.quantity * rate
-        if working.oco:
-            partner = self._find(working.oco)
+        for partner_id in working.oco:
+            partner = self._find(partner_id)
             if partner is not None:
                 self.books[partner.order.instrument].working.remove(partner)
                 out.append(_cancelled(partner, ts, f"OCO: {order.client_order_id} filled"))
+        if book.working:
+            self._cancel_orphan_legs(order.instrument, ts, out)
         return self._attach_bracket(working, ts, out)
 
     def _book_fill(
@@ -417,6 +421,15 @@ class SimExchange:
                     **common,  # type: ignore[arg-type]
                 )
             )
+        if order.trailing_stop is not None:
+            legs.append(
+                Order(
+                    client_order_id=f"{order.client_order_id}.ts",
+                    order_type=OrderType.TRAILING_STOP,
+                    trailing_distance=order.trailing_stop,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
         if order.take_profit is not None:
             legs.append(
                 Order(
@@ -428,13 +441,41 @@ class SimExchange:
             )
         created = []
         for leg in legs:
-            partner = next((o.client_order_id for o in legs if o is not leg), "")
+            partners = tuple(o.client_order_id for o in legs if o is not leg)
             self._remember(leg.client_order_id)
-            working = self._rest(leg, ts, oco=partner)
+            working = self._rest(leg, ts, oco=partners)
             out.append(leg)
             out.append(_accepted(working, ts))
             created.append(working)
         return created
+
+    def _reduce_only(self, working: Working, ts: int, out: list[Message]) -> bool:
+        """A bracket leg only closes what is left of its position: cut to the position's size
+        (announced as a modification), or cancelled when nothing is left to close. Returns
+        whether the leg may still fill."""
+        order = working.order
+        held = self.books[order.instrument].position.quantity
+        closable = abs(held) if held * order.side.sign < 0 else 0.0
+        if closable < EPS:
+            self.books[order.instrument].working.remove(working)
+            out.append(_cancelled(working, ts, "linked position already closed"))
+            return False
+        if order.quantity > closable + EPS:
+            working.order = msgspec.structs.replace(order, quantity=closable)
+            out.append(
+                OrderModified(ts_event=ts, order=working.order, venue_order_id=working.venue_id)
+            )
+        return True
+
+    def _cancel_orphan_legs(self, instrument: str, ts: int, out: list[Message]) -> None:
+        """After a fill that left the position flat or turned it round, bracket legs that would
+        now add to it instead of closing it are cancelled (their position is gone)."""
+        book = self.books[instrument]
+        held = book.position.quantity
+        for working in [w for w in book.working if w.order.parent_id]:
+            if abs(held) < EPS or held * working.order.side.sign > 0:
+                book.working.remove(working)
+                out.append(_cancelled(working, ts, "linked position closed"))
 
     # --- account --------------------------------------------------------------------------
 
@@ -488,6 +529,7 @@ class SimExchange:
             )
             rate = self._rate(spec, price) or 0.0
             out.append(self._book_fill(order, "closeout", price, ts, spec, rate, 0.0))
+            self._cancel_orphan_legs(symbol, ts, out)
         out.append(
             Alert(
                 ts_event=ts,

@@ -41,7 +41,7 @@ class Working:
     order: Order
     venue_id: str
     arrival_ns: int  # matched only against prices stamped at or after this
-    oco: str = ""  # the other leg of a bracket: cancelled when this one fills
+    oco: tuple[str, ...] = ()  # the other legs of a bracket: cancelled when this one fills
     triggered: bool = False  # a stop-limit whose stop has been reached
     best: float | None = None  # trailing stop: best price seen, in buy space
 
@@ -156,8 +156,8 @@ def check_terms(order: Order) -> str | None:
         return "TRAILING_STOP orders need a positive trailing_distance"
     if order.time_in_force == TimeInForce.GTD and order.expire_ns <= 0:
         return "GTD orders need expire_ns"
-    for name in ("stop_loss", "take_profit"):
+    for name in ("stop_loss", "take_profit", "trailing_stop"):
         value = getattr(order, name)
         if value is not None and value <= 0:
-            return f"{name} must be a positive price"
+            return f"{name} must be positive"
     return None

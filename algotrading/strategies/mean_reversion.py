@@ -1,5 +1,5 @@
 """``bollinger``: mean reversion on the z-score of the close against its ``window``-bar mean
-and standard deviation (population, as Bollinger bands are drawn). Short ``quantity`` when the
+and standard deviation (population, as Bollinger bands are drawn). Short when the
 z-score reaches ``entry_z``, long when it reaches ``-entry_z``; flat again when it comes back
 within ``exit_z`` of the mean."""
 
@@ -17,15 +17,12 @@ class BollingerParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     window: int = 20
     entry_z: float = 2.0
     exit_z: float = 0.0
-    quantity: float = 10_000.0
 
     def __post_init__(self) -> None:
         if self.window < 2:
             raise ValueError("window must be >= 2")
         if not 0 <= self.exit_z < self.entry_z:
             raise ValueError("expected 0 <= exit_z < entry_z")
-        if self.quantity <= 0:
-            raise ValueError("quantity must be > 0")
 
 
 def zscore(values: list[float]) -> float | None:
@@ -41,9 +38,9 @@ class Bollinger:
     def __init__(self, params: BollingerParams) -> None:
         self.params = params
         self._closes: deque[float] = deque(maxlen=params.window)
-        self._target = 0.0
+        self._target = 0
 
-    def on_bar(self, bar: Bar) -> float | None:
+    def on_bar(self, bar: Bar) -> int | None:
         p = self.params
         self._closes.append(bar.close)
         if len(self._closes) < p.window:
@@ -53,11 +50,11 @@ class Bollinger:
             return None
         target = self._target
         if z >= p.entry_z:
-            target = -p.quantity
+            target = -1
         elif z <= -p.entry_z:
-            target = p.quantity
+            target = 1
         elif (target > 0 and z >= -p.exit_z) or (target < 0 and z <= p.exit_z):
-            target = 0.0  # back within exit_z of the mean
+            target = 0  # back within exit_z of the mean
         if target == self._target:
             return None
         self._target = target

@@ -1,5 +1,5 @@
-"""``sma_cross``: long ``quantity`` units when the fast SMA of closes crosses above the slow one,
-short when it crosses below, reversing through flat; always in the market after the first cross.
+"""``sma_cross``: long when the fast SMA of closes crosses above the slow one, short when it
+crosses below; always in the market after the first cross (with the default exits and sides).
 
 A cross at bar t means both averages were known at t-1 and t, and ``fast - slow`` went from
 ``<= 0`` to ``> 0`` (up) or from ``>= 0`` to ``< 0`` (down). The order is decided at bar t's close.
@@ -24,15 +24,12 @@ TIE = 1e-12
 class SmaCrossParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     fast: int = 10
     slow: int = 30
-    quantity: float = 10_000.0
 
     def __post_init__(self) -> None:
         if self.fast < 1:
             raise ValueError("fast must be >= 1")
         if self.slow <= self.fast:
             raise ValueError(f"slow ({self.slow}) must be greater than fast ({self.fast})")
-        if self.quantity <= 0:
-            raise ValueError("quantity must be > 0")
 
 
 class Average(Protocol):
@@ -48,7 +45,7 @@ class MovingAverageCross:
         self._slow = slow
         self._prev_diff: float | None = None
 
-    def on_bar(self, bar: Bar) -> float | None:
+    def on_bar(self, bar: Bar) -> int | None:
         fast = self._fast.update(bar.close)
         slow = self._slow.update(bar.close)
         if fast is None or slow is None:
@@ -60,9 +57,9 @@ class MovingAverageCross:
         if prev is None:
             return None
         if prev <= 0 < diff:
-            return self.params.quantity
+            return 1
         if prev >= 0 > diff:
-            return -self.params.quantity
+            return -1
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import json
 
 from algotrading.backtest.runner import run_backtest
@@ -16,8 +17,7 @@ from algotrading.messages import Bar, Command, OrderType, Side, TradingState
 from algotrading.risk.breakers import trading_day
 from algotrading.runtime.clock import VirtualClock
 from algotrading.runtime.driver import Driver
-from algotrading.strategies.base import Rule
-from algotrading.strategies.registry import StrategyFactory, build_strategy
+from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
 EURUSD = BUILTIN_INSTRUMENTS["EUR_USD"]
@@ -59,22 +59,22 @@ def test_daily_loss_limit_stops_orders_until_the_next_trading_day(tmp_path):
     assert "risk events" in (out / "report.html").read_text()
 
 
-class RestingAndHolding(Rule):
-    """Goes long on the first bar, then leaves a buy limit far below the market."""
+class LongOnTheFirstBar:
+    """Goes long on the first bar and holds."""
 
     def __init__(self) -> None:
         self.n = 0
 
-    def on_bar(self, bar: Bar) -> float | None:
+    def on_bar(self, bar: Bar) -> int | None:
         self.n += 1
-        return 10_000.0 if self.n == 1 else None
+        return 1 if self.n == 1 else None
 
 
 def test_kill_switch_leaves_no_orders_and_no_positions():
     config = load_config()
     bars, interval = default_history(EURUSD, 2)
-    strategy = StrategyFactory(
-        name="hold", params=build_strategy("sma_cross", {}).params, make_rule=RestingAndHolding
+    strategy = dataclasses.replace(
+        build_strategy("sma_cross", {}), name="hold", make_entry=LongOnTheFirstBar
     )
     session = build_session(
         config, strategy, {"EUR_USD": EURUSD}, bar_interval_ns=interval, id_prefix="k"

@@ -33,11 +33,6 @@ def bars(n: int, seed: int) -> list[Bar]:
     ]
 
 
-def targets(name: str, params: dict, data: list[Bar]) -> list[tuple[int, float]]:
-    rule = build_strategy(name, params).make_rule()
-    return [(i, t) for i, b in enumerate(data) if (t := rule.on_bar(b)) is not None]
-
-
 def changes(wanted: list[float]) -> list[tuple[int, float]]:
     out, held = [], 0.0
     for i, t in enumerate(wanted):
@@ -47,7 +42,7 @@ def changes(wanted: list[float]) -> list[tuple[int, float]]:
     return out
 
 
-def test_donchian_matches_a_rolling_channel():
+def test_donchian_matches_a_rolling_channel(targets_of):
     data = bars(3000, 1)
     df = pd.DataFrame(
         {"h": [b.high for b in data], "l": [b.low for b in data], "c": [b.close for b in data]}
@@ -65,12 +60,12 @@ def test_donchian_matches_a_rolling_channel():
         elif (held > 0 and df.c[i] < exit_low[i]) or (held < 0 and df.c[i] > exit_high[i]):
             held = 0.0
         wanted.append(held)
-    got = targets("donchian", {"window": 20, "exit_window": 10, "quantity": 1000}, data)
+    got = targets_of("donchian", {"window": 20, "exit_window": 10, "quantity": 1000}, data)
     assert got == changes(wanted)
     assert len(got) > 20
 
 
-def test_bollinger_matches_a_rolling_zscore():
+def test_bollinger_matches_a_rolling_zscore(targets_of):
     data = bars(3000, 2)
     c = pd.Series([b.close for b in data])
     z = (c - c.rolling(20).mean()) / c.rolling(20).std(ddof=0)
@@ -84,7 +79,7 @@ def test_bollinger_matches_a_rolling_zscore():
             elif (held > 0 and z[i] >= 0) or (held < 0 and z[i] <= 0):
                 held = 0.0
         wanted.append(held)
-    got = targets("bollinger", {"window": 20, "entry_z": 2.0, "quantity": 1000}, data)
+    got = targets_of("bollinger", {"window": 20, "entry_z": 2.0, "quantity": 1000}, data)
     assert got == changes(wanted)
     assert len(got) > 20
 

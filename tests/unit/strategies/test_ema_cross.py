@@ -7,22 +7,7 @@ import pandas as pd
 import pytest
 
 from algotrading.features.moving_average import RollingEma, ema
-from algotrading.messages import Bar
 from algotrading.strategies.registry import build_strategy
-
-
-def bars(closes):
-    for i, c in enumerate(closes):
-        yield Bar(
-            ts_event=i + 1,
-            instrument="EUR_USD",
-            interval_ns=1,
-            ts_open=i,
-            open=c,
-            high=c,
-            low=c,
-            close=c,
-        )
 
 
 def test_ema_matches_pandas_and_is_seeded_with_the_first_value():
@@ -31,10 +16,9 @@ def test_ema_matches_pandas_and_is_seeded_with_the_first_value():
     assert RollingEma(5).update(1.25) == 1.25
 
 
-def test_ema_cross_signals_where_pandas_crosses():
+def test_ema_cross_signals_where_pandas_crosses(targets_of, bars_of):
     closes = 1.1 + np.cumsum(np.random.default_rng(5).normal(0, 0.001, 2000))
-    rule = build_strategy("ema_cross", {"fast": 10, "slow": 20, "quantity": 1000}).make_rule()
-    got = [(i, t) for i, b in enumerate(bars(closes)) if (t := rule.on_bar(b)) is not None]
+    got = targets_of("ema_cross", {"fast": 10, "slow": 20, "quantity": 1000}, bars_of(closes))
     s = pd.Series(closes)
     diff = s.ewm(span=10, adjust=False).mean() - s.ewm(span=20, adjust=False).mean()
     expected = []

@@ -1,34 +1,25 @@
 import pytest
 
 from algotrading.errors import ConfigError
-from algotrading.messages import Bar, Side
+from algotrading.messages import Side
 from algotrading.strategies.base import orders_to_target
 from algotrading.strategies.registry import build_strategy
 from algotrading.strategies.sma_cross import SmaCross, SmaCrossParams
 
 
-def bars(closes):
-    return [
-        Bar(
-            ts_event=i + 1, instrument="X", interval_ns=1, ts_open=i, open=c, high=c, low=c, close=c
-        )
-        for i, c in enumerate(closes)
-    ]
-
-
-def test_crosses_decide_the_target_and_nothing_before_both_averages_exist():
-    rule = SmaCross(SmaCrossParams(fast=2, slow=3, quantity=100))
+def test_crosses_decide_the_target_and_nothing_before_both_averages_exist(bars_of):
+    rule = SmaCross(SmaCrossParams(fast=2, slow=3))
     closes = [5, 4, 3, 2, 3, 4, 5, 4, 3, 2]
-    targets = [rule.on_bar(b) for b in bars(closes)]
+    targets = [rule.on_bar(b) for b in bars_of(closes)]
     # fast-slow: idx2 -0.5, idx3 -0.5, idx4 0, idx5 +1 (cross up), idx6 +1, idx7 +0.5,
     # idx8 -0.5 (cross down), idx9 -1
-    assert targets == [None, None, None, None, None, 100, None, None, -100, None]
+    assert targets == [None, None, None, None, None, 1, None, None, -1, None]
 
 
-def test_touching_and_leaving_on_the_same_side_is_not_a_cross():
-    rule = SmaCross(SmaCrossParams(fast=1, slow=2, quantity=1))
+def test_touching_and_leaving_on_the_same_side_is_not_a_cross(bars_of):
+    rule = SmaCross(SmaCrossParams(fast=1, slow=2))
     # diffs: idx1 -1, idx2 +0.5 up, idx3 0 (touch), idx4 +0.5 up again? prev 0 <= 0 < 0.5 -> up
-    targets = [rule.on_bar(b) for b in bars([2, 1, 2, 2, 3])]
+    targets = [rule.on_bar(b) for b in bars_of([2, 1, 2, 2, 3])]
     assert targets == [None, None, 1, None, 1]
 
 
@@ -42,7 +33,8 @@ def test_reversal_goes_through_flat():
 
 def test_params_from_strings_are_validated():
     factory = build_strategy("sma_cross", {"fast": "3", "slow": "7", "quantity": "1000"})
-    assert factory.params == SmaCrossParams(fast=3, slow=7, quantity=1000.0)
+    assert factory.params == SmaCrossParams(fast=3, slow=7)
+    assert factory.composition.sizing.units == 1000.0  # quantity: short for sizing.units
     with pytest.raises(ConfigError, match=r"params\.fast"):
         build_strategy("sma_cross", {"fast": "abc"})
     with pytest.raises(ConfigError, match="unknown parameter"):
