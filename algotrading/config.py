@@ -159,7 +159,7 @@ class MarketConfig(_Schema, frozen=True):
 
 
 class ModelSpec(_Schema, frozen=True):
-    kind: str = "none"
+    kind: str = "none"  # none | predictions
     path: str = ""
 
 
@@ -394,8 +394,17 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         fail("system.yaml", "backtest.periods_per_year", "expected an integer >= 1")
     if system.log.level.lower() not in ("debug", "info", "warning", "error"):
         fail("system.yaml", "log.level", "expected one of debug, info, warning, error")
-    if config.model.model.kind not in ("none",):
-        fail("model.yaml", "model.kind", f"expected 'none', got {config.model.model.kind!r}")
+    model = config.model.model
+    if model.kind not in ("none", "predictions"):
+        fail("model.yaml", "model.kind", f"expected none or predictions, got {model.kind!r}")
+    if model.kind == "predictions" and not Path(model.path).is_file():
+        fail(
+            "model.yaml",
+            "model.path",
+            f"expected the predictions CSV file, {model.path!r} is not one",
+        )
+    if system.strategy.name == "ml_signal" and model.kind == "none":
+        fail("system.yaml", "strategy.name", "ml_signal trades on predictions: set model.kind")
 
 
 # --- secrets -----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ here; they differ only in the runtime that delivers messages and the adapters ha
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from algotrading.actors.bar_builder import BarBuilderActor
 from algotrading.actors.feed import FeedActor
@@ -43,6 +45,7 @@ from algotrading.messages import (
     SubmitOrder,
     Timer,
 )
+from algotrading.models.prediction_file import read_predictions
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import RiskLimits, TradingSwitch
 from algotrading.runtime.graph import ActorSpec, Graph, Route
@@ -147,6 +150,16 @@ def simulated_exchange(config: Config, instruments: dict[str, InstrumentSpec]) -
     )
 
 
+def model_actor(config: Config) -> Callable[[], ModelActor]:
+    """The model actor's factory; a predictions file is read (and checked) once, here."""
+    model = config.model.model
+    if model.kind == "predictions":
+        predictions = read_predictions(model.path)
+        model_id = f"file:{Path(model.path).name}"
+        return lambda: ModelActor(kind=model.kind, predictions=predictions, model_id=model_id)
+    return lambda: ModelActor(kind=model.kind)
+
+
 def build_session(
     config: Config,
     strategy: StrategyFactory,
@@ -196,7 +209,7 @@ def build_session(
     specs = [
         ActorSpec("feed", lambda: FeedActor(journal=journal)),
         ActorSpec("bar_builder", lambda: BarBuilderActor(interval_ns=bar_interval_ns)),
-        ActorSpec("model", lambda: ModelActor(kind=config.model.model.kind)),
+        ActorSpec("model", model_actor(config)),
         ActorSpec(
             "strategy",
             lambda: StrategyActor(

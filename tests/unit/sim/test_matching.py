@@ -244,6 +244,47 @@ def test_on_the_entry_bar_the_stop_loss_is_checked_but_not_the_take_profit():
     assert prices(ex2.on_bar(bar(1, *BAR))) == [1.0960]
 
 
+def test_trailing_stop_leg_joins_the_bracket_and_any_leg_cancels_the_others():
+    ex = venue()
+    ex.submit(order("e", Side.BUY, stop_loss=1.0900, take_profit=1.1200, trailing_stop=0.0020), T0)
+    out = ex.on_bar(bar(0, 1.1000, 1.1010, 1.0995, 1.1005))
+    legs = {o.client_order_id: o for o in of(Order, out)}
+    assert sorted(legs) == ["e.sl", "e.tp", "e.ts"]
+    assert legs["e.ts"].order_type is OrderType.TRAILING_STOP
+    assert legs["e.ts"].trailing_distance == 0.0020
+    ex.on_bar(bar(1, 1.1005, 1.1060, 1.1040, 1.1050))  # best 1.1060 seen: stop now 1.1040
+    out = ex.on_bar(bar(2, 1.1045, 1.1048, 1.1030, 1.1035))
+    assert [(f.client_order_id, f.price) for f in of(Fill, out)] == [("e.ts", 1.1040)]
+    assert sorted(c.client_order_id for c in of(OrderCancelled, out)) == ["e.sl", "e.tp"]
+    assert ex.position("EUR_USD").is_flat
+    assert list(ex.working_orders()) == []
+
+
+def test_closing_the_position_cancels_its_bracket_legs():
+    ex = venue()
+    ex.submit(order("e", Side.BUY, stop_loss=1.0900, take_profit=1.1200), T0)
+    ex.on_bar(bar(0, *BAR))
+    ex.submit(order("x", Side.SELL), T0 + M)  # the strategy closes by itself
+    out = ex.on_bar(bar(1, *BAR))
+    assert [f.client_order_id for f in of(Fill, out)] == ["x"]
+    assert sorted(c.client_order_id for c in of(OrderCancelled, out)) == ["e.sl", "e.tp"]
+    assert "linked position closed" in of(OrderCancelled, out)[0].reason
+    assert list(ex.working_orders()) == []
+
+
+def test_a_leg_only_closes_what_is_left_of_its_position():
+    ex = venue()
+    ex.submit(order("e", Side.BUY, stop_loss=1.0900), T0)
+    ex.on_bar(bar(0, *BAR))
+    ex.submit(order("part", Side.SELL, quantity=4_000.0), T0 + M)
+    ex.on_bar(bar(1, *BAR))
+    out = ex.on_bar(bar(2, 1.0950, 1.0950, 1.0850, 1.0870))
+    modified = of(OrderModified, out)
+    assert [(m.order.client_order_id, m.order.quantity) for m in modified] == [("e.sl", 6_000.0)]
+    assert [(f.client_order_id, f.quantity) for f in of(Fill, out)] == [("e.sl", 6_000.0)]
+    assert ex.position("EUR_USD").is_flat
+
+
 # --- modify and cancel ------------------------------------------------------------------------
 
 
