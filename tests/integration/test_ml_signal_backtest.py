@@ -11,6 +11,7 @@ import pytest
 
 from algotrading.backtest.runner import run_backtest
 from algotrading.config import load_config
+from algotrading.daemon.wiring import model_actor
 from algotrading.data.history import default_history
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.errors import ConfigError, DataError
@@ -125,11 +126,9 @@ def test_a_bad_predictions_file_is_named(tmp_path):
     path.write_text("time,prediction\n2024-01-01T00:00:00Z,abc\n")
     config = write_config(tmp_path / "conf", path)
     with pytest.raises(DataError, match=r"p\.csv, row 2"):
-        from algotrading.daemon.wiring import model_actor
-
         model_actor(config)
     conf = tmp_path / "c2"
     conf.mkdir()
     (conf / "model.yaml").write_text("model:\n  kind: predictions\n")
-    with pytest.raises(ConfigError, match="model.path"):
+    with pytest.raises(ConfigError, match=r"model\.path"):
         load_config(conf)
