@@ -22,6 +22,7 @@ import yaml
 
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError
+from algotrading.execution.algos import ExecutionConfig
 from algotrading.strategies.registry import StrategySpec
 
 FILES = ("system.yaml", "market.yaml", "model.yaml")
@@ -148,6 +149,7 @@ class SystemConfig(_Schema, frozen=True):
     venue: VenueConfig = VenueConfig()
     strategy: StrategySpec = StrategySpec()
     risk: RiskConfig = RiskConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     backtest: BacktestConfig = BacktestConfig()
     log: LogConfig = LogConfig()
 

@@ -147,6 +147,7 @@ class OrderIntent(Message, frozen=True, kw_only=True):
     take_profit: float | None = None
     trailing_stop: float | None = None
     reason: str = ""
+    exec_id: str = ""  # the execution-algorithm parent this child order belongs to
 
     def approved(self, ts: int) -> ApprovedOrder:
         return ApprovedOrder(ts_event=ts, intent=self)
@@ -190,6 +191,7 @@ class Order(Message, frozen=True, kw_only=True):
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
+    exec_id: str = ""  # the execution-algorithm parent this child order belongs to
 
 
 class SubmitOrder(Message, frozen=True, kw_only=True):

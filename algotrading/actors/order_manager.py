@@ -88,6 +88,7 @@ class OrderManagerActor(Actor):
                 stop_loss=intent.stop_loss,
                 take_profit=intent.take_profit,
                 trailing_stop=intent.trailing_stop,
+                exec_id=intent.exec_id,
             )
         )
 

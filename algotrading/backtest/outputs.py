@@ -45,6 +45,7 @@ ORDER_COLUMNS = (
     "status",
     "fill_time",
     "fill_price",
+    "parent",  # the bracket entry of a stop-loss/take-profit leg, or an algo's parent order
 )
 
 
@@ -77,6 +78,7 @@ def order_row(r: OrderRecord) -> list[str]:
         r.status,
         iso_utc(r.fill_time) if r.fill_time is not None else "",
         _num(r.fill_price) if r.fill_price is not None else "",
+        o.parent_id or o.exec_id,
     ]
 
 

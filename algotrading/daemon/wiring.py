@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from algotrading.actors.bar_builder import BarBuilderActor
+from algotrading.actors.execution import ExecutionActor
 from algotrading.actors.feed import FeedActor
 from algotrading.actors.model import ModelActor
 from algotrading.actors.monitor import MonitorActor
@@ -150,6 +151,32 @@ def simulated_exchange(config: Config, instruments: dict[str, InstrumentSpec]) -
     )
 
 
+# What the execution actor hears when an algorithm works the strategy's orders.
+_EXECUTION_HEARS = {
+    ("bar_builder", Bar),
+    ("clock", Timer),
+    ("risk", OrderDenied),
+    ("order_manager", Order),
+    ("order_manager", Fill),
+    ("order_manager", OrderRejected),
+    ("order_manager", OrderCancelled),
+}
+
+
+def with_execution(routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    """``routes`` with the execution actor between the strategy and risk."""
+    out = []
+    for r in routes:
+        if r.source == "strategy" and r.message is OrderIntent:
+            out.append(Route("strategy", OrderIntent, ("execution",)))
+            out.append(Route("execution", OrderIntent, ("risk",)))
+        elif (r.source, r.message) in _EXECUTION_HEARS:
+            out.append(Route(r.source, r.message, (*r.targets, "execution")))
+        else:
+            out.append(r)
+    return tuple(out)
+
+
 def model_actor(config: Config) -> Callable[[], ModelActor]:
     """The model actor's factory; a predictions file is read (and checked) once, here."""
     model = config.model.model
@@ -247,6 +274,14 @@ def build_session(
         routes = tuple(
             Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in routes
         )
+    if config.system.execution.algo != "none":
+        specs.append(
+            ActorSpec(
+                "execution",
+                lambda: ExecutionActor(config=config.system.execution, instruments=instruments),
+            )
+        )
+        routes = with_execution(routes)
     if strategy.needs_equity:  # sizing reads the equity
         routes = tuple(
             Route(r.source, r.message, (*r.targets, "strategy"))

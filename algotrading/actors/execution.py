@@ -1,0 +1,70 @@
+"""The execution actor: between the strategy and risk when an execution algorithm is configured.
+It works large parents as child intents (:mod:`algotrading.execution.algos`), each of which
+risk checks like any other; bars and clock ticks move TWAP schedules along."""
+
+from __future__ import annotations
+
+from algotrading.data.instruments import InstrumentSpec
+from algotrading.execution.algos import ExecutionConfig, ExecutionEngine
+from algotrading.messages import (
+    Bar,
+    Fill,
+    Order,
+    OrderCancelled,
+    OrderDenied,
+    OrderIntent,
+    OrderRejected,
+    Timer,
+)
+from algotrading.runtime.actor import Actor
+
+
+class ExecutionActor(Actor):
+    emits = (OrderIntent,)
+
+    def __init__(
+        self,
+        name: str = "execution",
+        *,
+        config: ExecutionConfig,
+        instruments: dict[str, InstrumentSpec],
+    ) -> None:
+        super().__init__(name)
+        self.engine = ExecutionEngine(config, instruments)
+
+    async def _send_all(self, intents: list[OrderIntent]) -> None:
+        for intent in intents:
+            await self.send(intent)
+
+    async def on_order_intent(self, msg: OrderIntent) -> None:
+        children = self.engine.submit(msg, msg.ts_event)
+        if len(children) > 1 or children[0] is not msg:
+            parent = children[0].exec_id
+            self.log.info(
+                "algo_started", exec_id=parent, instrument=msg.instrument, quantity=msg.quantity
+            )
+        await self._send_all(children)
+
+    async def on_bar(self, msg: Bar) -> None:
+        await self._send_all(self.engine.on_time(msg.ts_event))
+
+    async def on_timer(self, msg: Timer) -> None:
+        await self._send_all(self.engine.on_time(msg.ts_event))
+
+    async def on_order(self, msg: Order) -> None:
+        if msg.exec_id:
+            self.engine.on_order(msg.exec_id, msg.client_order_id, msg.quantity)
+
+    async def on_fill(self, msg: Fill) -> None:
+        await self._send_all(self.engine.on_fill(msg.client_order_id, msg.quantity, msg.ts_event))
+
+    async def on_order_denied(self, msg: OrderDenied) -> None:
+        if msg.intent.exec_id:
+            self.log.warning("algo_ended", exec_id=msg.intent.exec_id, reason=msg.code)
+            self.engine.on_denied(msg.intent, msg.code)
+
+    async def on_order_rejected(self, msg: OrderRejected) -> None:
+        self.engine.on_child_ended(msg.client_order_id, msg.code)
+
+    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+        self.engine.on_child_ended(msg.client_order_id, "cancelled")
