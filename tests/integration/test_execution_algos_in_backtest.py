@@ -43,18 +43,20 @@ def run(tmp_path, system_yaml: str, n_bars: int = 600):
 
 
 def test_twap_children_sum_to_the_parent_and_keep_to_the_window(tmp_path):
-    result, orders, bars = run(
+    result, orders, _bars = run(
         tmp_path,
         "strategy:\n  params: {fast: 5, slow: 20}\n  sizing: {units: 100000}\n"
         "execution: {algo: twap, twap_window_seconds: 14400, twap_slices: 4}\n"
         "risk: {max_order_quantity: 30000}\n",
     )
-    assert orders and all(float(o["quantity"]) <= 30_000 for o in orders)
+    assert orders
+    assert all(float(o["quantity"]) <= 30_000 for o in orders)
     assert result.metrics["orders_denied"] == {}
     parents: dict[str, list[dict]] = defaultdict(list)
     for o in orders:
         parents[o["parent"]].append(o)
-    assert len(parents) >= 8 and "" not in parents  # every order is a child
+    assert len(parents) >= 8
+    assert "" not in parents
     for exec_id, children in parents.items():
         times = [parse_utc(c["time"]) for c in children]
         assert all(times[0] <= t < times[0] + 4 * HOUR for t in times), exec_id
@@ -87,7 +89,8 @@ def test_a_halt_ends_a_parent_half_way(tmp_path):
         n_bars=200,
     )
     denials = list(result.session.ledger.denials)
-    assert denials and all(d.code == "order_rate" for d in denials)
+    assert denials
+    assert all(d.code == "order_rate" for d in denials)
     assert [o["parent"] for o in orders[:3]] == ["twap-1"] * 3  # three children, then the limit
     assert denials[0].intent.exec_id == "twap-1"
     per_parent = Counter(d.intent.exec_id for d in denials)
