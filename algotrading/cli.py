@@ -325,6 +325,7 @@ def _run(args: argparse.Namespace) -> int:
     positions = ", ".join(f"{s} {q:+g}" for s, q in summary.positions.items())
     print(
         f"session {summary.session_id} stopped ({summary.reason}): {summary.orders} orders, "
-        f"{summary.fills} fills, positions {positions}, equity {equity}"
+        f"{summary.fills} fills, positions {positions}, {summary.open_orders} open orders, "
+        f"trading {summary.trading_state}, equity {equity}"
     )
     return summary.exit_code

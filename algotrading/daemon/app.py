@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import msgspec
 from algotrading.adapters.replay import ReplayClock, paced, ticks
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
+from algotrading.daemon.control import Control, command_targets
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import normalize_symbol
 from algotrading.log import get_logger
@@ -37,6 +38,8 @@ class RunSummary:
     fills: int
     equity: float | None
     positions: dict[str, float]
+    open_orders: int = 0
+    trading_state: str = ""
 
 
 def market_data(config: Config, start_ns: int) -> Iterator[Message]:
@@ -62,8 +65,16 @@ def market_data(config: Config, start_ns: int) -> Iterator[Message]:
 
 
 async def run_daemon(
-    config: Config, state_dir: Path, *, duration_s: float | None = None, speed: float | None = None
+    config: Config,
+    state_dir: Path,
+    *,
+    duration_s: float | None = None,
+    speed: float | None = None,
+    control: Control | None = None,
+    on_started: Callable[[Session, LiveRuntime], None] | None = None,
 ) -> RunSummary:
+    """Run the paper daemon until ``duration_s``, a signal, or the end of the feed. Operator
+    commands come in through ``control``; ``on_started`` sees the session once it runs."""
     log = get_logger("daemon")
     feed = config.system.feed
     strategy = build_strategy(
@@ -108,6 +119,9 @@ async def run_daemon(
 
         runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
         runtime.add_source(Source("clock", lambda: ticks(clock, 0.25), "bar_builder"))
+        control = control or Control()
+        control.journal = store
+        runtime.add_source(Source("control", control.commands, "risk", targets_of=command_targets))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.request_stop, f"signal {sig.name}")
@@ -121,6 +135,8 @@ async def run_daemon(
             speed=clock.speed,
             state=str(state_dir / DB_NAME),
         )
+        if on_started is not None:
+            on_started(session, runtime)
         try:
             code = await runtime.run(duration_s)
         finally:
@@ -143,6 +159,8 @@ async def run_daemon(
         fills=ledger.n_fills,
         equity=ledger.last_account.equity if ledger.last_account else None,
         positions={s: session.exchange.position(s).quantity for s in symbols},
+        open_orders=len(list(session.exchange.working_orders())),
+        trading_state=str(session.switch.state),
     )
 
 

@@ -35,6 +35,8 @@ class Source:
     open: Callable[[], AsyncIterator[Message]]
     target: str
     stops_runtime: bool = False
+    # where each message goes, when not all to ``target`` (operator commands: by command)
+    targets_of: Callable[[Message], tuple[str, ...]] | None = None
 
 
 class LiveRuntime:
@@ -136,7 +138,9 @@ class LiveRuntime:
     async def _source_loop(self, source: Source) -> None:
         try:
             async for msg in source.open():
-                await self.inboxes[source.target].put(msg)
+                targets = source.targets_of(msg) if source.targets_of else (source.target,)
+                for target in targets:
+                    await self.inboxes[target].put(msg)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

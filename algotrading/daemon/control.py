@@ -1,0 +1,54 @@
+"""Operator commands into a running daemon: which actors each command goes to, journaled like
+every other input. The admin socket and the tests hand commands in through :class:`Control`.
+
+- ``halt`` / ``reduce`` / ``resume``: the trading state (risk); ``reset``: breakers reset by an
+  operator (risk, ``args.breaker`` names one, or all);
+- ``cancel_all`` / ``flatten``: cancel every working order / close every position (order
+  manager);
+- ``kill``: the kill switch — risk halts first, then the order manager cancels every order and
+  flattens every position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from algotrading.messages import Command, Message
+from algotrading.state.journal import Journal
+
+COMMAND_TARGETS: dict[str, tuple[str, ...]] = {
+    "halt": ("risk",),
+    "reduce": ("risk",),
+    "resume": ("risk",),
+    "reset": ("risk",),
+    "cancel_all": ("order_manager",),
+    "flatten": ("order_manager",),
+    "kill": ("risk", "order_manager"),
+}
+
+
+class Control:
+    """A queue of operator commands, delivered in order by the daemon."""
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self.journal = journal
+
+    def submit(self, command: Command) -> None:
+        if command.name not in COMMAND_TARGETS:
+            raise ValueError(
+                f"unknown command {command.name!r}; one of {', '.join(sorted(COMMAND_TARGETS))}"
+            )
+        self._queue.put_nowait(command)
+
+    async def commands(self) -> AsyncIterator[Command]:
+        while True:
+            command = await self._queue.get()
+            if self.journal is not None:
+                self.journal.append(command)
+            yield command
+
+
+def command_targets(msg: Message) -> tuple[str, ...]:
+    return COMMAND_TARGETS.get(msg.name, ()) if isinstance(msg, Command) else ()
