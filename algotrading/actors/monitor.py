@@ -117,9 +117,13 @@ class MonitorActor(Actor):
 
     async def on_risk_state(self, msg: RiskState) -> None:
         self.log.warning("risk_state", state=msg.state, reason=msg.reason)
+        if self.journal is not None:
+            self.journal.append(msg)
 
     async def on_alert(self, msg: Alert) -> None:
         self.ledger.alerts.append(msg)
+        if self.journal is not None:
+            self.journal.append(msg)
         self.log.warning("alert", level=msg.level, code=msg.code, text=msg.text)
 
     async def on_actor_failed(self, msg: ActorFailed) -> None:

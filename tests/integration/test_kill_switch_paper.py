@@ -1,7 +1,7 @@
-"""The kill switch in paper mode: the daemon runs under the live runtime with a real SQLite
-store; once it holds a position protected by a resting bracket, an operator ``kill`` halts
+"""Operator commands in paper mode: the daemon runs under the live runtime with a real SQLite
+store. Once it holds a position protected by a resting bracket, an operator ``kill`` halts
 trading, cancels every order and flattens every position — and it stays that way while the
-strategy keeps deciding."""
+strategy keeps deciding. A breaker that resets only by command stays tripped until ``reset``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from algotrading.config import load_config
 from algotrading.daemon.app import DB_NAME, run_daemon
 from algotrading.daemon.control import Control
-from algotrading.messages import Command
+from algotrading.messages import Command, RiskState, TradingState, decode_msgpack
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 
@@ -92,3 +92,70 @@ def test_kill_switch_in_paper_mode_leaves_no_orders_and_no_positions(tmp_path):
         "SELECT count(*) FROM orders WHERE strategy_id = 'flatten' AND status = 'FILLED'"
     ).fetchone()[0]
     assert flatten == 1
+
+
+def risk_states(db_path) -> list[RiskState]:
+    if not db_path.exists():
+        return []
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT body FROM journal WHERE kind = 'RiskState' ORDER BY seq")
+        return [decode_msgpack(body) for (body,) in rows]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def test_a_manual_reset_breaker_stays_tripped_until_the_operator_resets_it(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text(
+        "feed: {speed: 600}\n"
+        "strategy:\n  exits: {stop_loss: {pips: 5}}\n"
+        "risk:\n  breakers:\n"
+        "    consecutive_losses: {limit: 1, action: halt, reset: manual}\n"
+    )
+    config = load_config(conf)
+    state = tmp_path / "state"
+    state.mkdir()
+    control = Control()
+    runtimes = []
+    seen: dict[str, list[RiskState]] = {}
+
+    async def wait_for(predicate, seconds: float) -> list[RiskState]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            states = risk_states(state / DB_NAME)
+            if predicate(states):
+                return states
+            await asyncio.sleep(0.05)
+        return risk_states(state / DB_NAME)
+
+    async def main():
+        daemon = asyncio.create_task(
+            run_daemon(
+                config,
+                state,
+                duration_s=60,
+                control=control,
+                on_started=lambda session, runtime: runtimes.append(runtime),
+            )
+        )
+        tripped = await wait_for(lambda s: any(x.state is TradingState.HALTED for x in s), 40)
+        seen["tripped"] = tripped
+        await asyncio.sleep(1.5)  # later bars do not reset it by themselves
+        seen["before_reset"] = risk_states(state / DB_NAME)
+        control.submit(Command(ts_event=0, name="reset", args={"breaker": "consecutive_losses"}))
+        seen["after_reset"] = await wait_for(
+            lambda s: len(s) > len(seen["before_reset"]) and s[-1].state is TradingState.ACTIVE, 10
+        )
+        runtimes[0].request_stop("test done")
+        return await daemon
+
+    summary = asyncio.run(main())
+    assert summary.exit_code == 0
+    assert any(x.state is TradingState.HALTED for x in seen["tripped"]), "never lost a trade"
+    assert seen["before_reset"][-1].state is TradingState.HALTED
+    assert "losing trades in a row" in seen["before_reset"][-1].reason
+    assert seen["after_reset"][-1].state is TradingState.ACTIVE
