@@ -97,6 +97,8 @@ class VenueConfig(_Schema, frozen=True):
     financing: dict[str, FinancingRateConfig] = msgspec.field(default_factory=dict)
     margin_closeout_level: float = 0.5
     conversion_rates: dict[str, float] = msgspec.field(default_factory=dict)
+    # False: the venue's own brackets are not used; the order manager builds them from parts
+    native_brackets: bool = True
 
 
 class BreakerConfig(_Schema, frozen=True):

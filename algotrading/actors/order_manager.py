@@ -8,6 +8,7 @@ id prefix, so it can never reuse a client order id of its predecessor."""
 from __future__ import annotations
 
 from algotrading.data.instruments import InstrumentSpec
+from algotrading.execution.bracket import SyntheticBrackets
 from algotrading.messages import (
     ApprovedOrder,
     CancelOrder,
@@ -51,8 +52,11 @@ class OrderManagerActor(Actor):
         instruments: dict[str, InstrumentSpec],
         journal: Journal | None = None,
         book: dict[str, PositionState] | None = None,
+        native_brackets: bool = True,
     ) -> None:
         super().__init__(name)
+        # A venue without brackets of its own gets them built from parts.
+        self.brackets = None if native_brackets else SyntheticBrackets()
         self.id_prefix = id_prefix
         self.instruments = instruments
         self.journal = journal
@@ -117,6 +121,8 @@ class OrderManagerActor(Actor):
         await self.send(msg)
 
     async def _submit(self, order: Order) -> None:
+        if self.brackets is not None:
+            order = self.brackets.strip(order)
         if self.journal is not None:
             self.journal.write_ahead(order)  # durable before it leaves
         self.orders[order.client_order_id] = order
@@ -141,6 +147,8 @@ class OrderManagerActor(Actor):
         await self.send(msg)
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
+        if self.brackets is not None:
+            self.brackets.forget(msg.client_order_id)
         self._finished(msg.client_order_id)
         self._journal(msg)
         self.log.warning(
@@ -149,6 +157,8 @@ class OrderManagerActor(Actor):
         await self.send(msg)
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+        if self.brackets is not None:
+            self.brackets.forget(msg.client_order_id)
         self._finished(msg.client_order_id)
         self._journal(msg)
         await self.send(msg)
@@ -178,6 +188,22 @@ class OrderManagerActor(Actor):
         self._journal(position)
         await self.send(msg)
         await self.send(position)
+        if self.brackets is not None:
+            await self._work_brackets(msg, done=order is None or filled >= order.quantity - 1e-9)
+
+    async def _work_brackets(self, fill: Fill, done: bool) -> None:
+        """Brackets built from parts: cancel a filled leg's partners and legs whose position is
+        gone; send the legs of a filled entry."""
+        assert self.brackets is not None
+        now = self.clock.now_ns()
+        doomed = list(self.brackets.partners_to_cancel(fill.client_order_id))
+        held = self.book[fill.instrument].quantity
+        doomed += self.brackets.orphans(self.open_orders(), fill.instrument, held)
+        for client_order_id in dict.fromkeys(doomed):
+            if client_order_id in self.orders:
+                await self.send(CancelOrder(ts_event=now, client_order_id=client_order_id))
+        for leg in self.brackets.legs_for(fill, now, done):
+            await self._submit(leg)
 
     async def on_command(self, msg: Command) -> None:
         """``cancel_all``: cancel every working order; ``flatten``: close every position;

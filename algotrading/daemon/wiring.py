@@ -231,6 +231,7 @@ def build_session(
             instruments=instruments,
             journal=journal,
             book=positions(),
+            native_brackets=config.system.venue.native_brackets,
         )
 
     specs = [
