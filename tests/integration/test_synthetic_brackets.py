@@ -77,7 +77,8 @@ def test_legs_are_separate_orders_that_cancel_each_other(tmp_path):
                 assert sign * (price - level) >= -1e-9  # at the level, or better on a gap
         live = [c for c in children if c["status"] not in ("FILLED", "CANCELLED")]
         assert not live or children is list(legs.values())[-1]
-    assert stops and takes
+    assert stops
+    assert takes
     assert not list(result.session.exchange.working_orders()) or not (
         result.session.exchange.position("EUR_USD").is_flat
     )
