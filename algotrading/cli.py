@@ -168,6 +168,8 @@ def _backtest(args: argparse.Namespace) -> int:
     params = _params(args.param)
     name = args.strategy or config.system.strategy.name
     base = dict(config.system.strategy.params) if name == config.system.strategy.name else {}
+    if name == "ml_signal" and config.model.model.kind == "none":
+        raise ConfigError("--strategy", name, "ml_signal trades on predictions: set model.kind")
     strategy = build_strategy(
         name, {**base, **params}, where="--strategy/--param", spec=config.system.strategy
     )
