@@ -11,7 +11,8 @@ from algotrading.messages import OrderIntent, TradingState
 @dataclass(frozen=True)
 class RiskLimits:
     """Pre-trade limits. Quantities in units, money in the account currency; 0 turns a limit
-    off. A maximum is allowed, anything beyond it refused."""
+    off. Limits are exclusive, like the breakers': an order that would reach one is refused,
+    just under it passes."""
 
     max_order_quantity: float = 10_000_000.0
     max_position_quantity: float = 10_000_000.0
@@ -22,7 +23,7 @@ class RiskLimits:
     max_open_orders: int = 0
     max_orders_per_window: int = 0
     rate_window_seconds: float = 1.0
-    price_collar: float = 0.0  # a limit/stop price at most this fraction away from the market
+    price_collar: float = 0.0  # a limit/stop price must be less than this fraction away
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,16 @@ class Market:
     recent_orders: int = 0  # approved within the rate window
 
 
-# Prices and money are floats: a value equal to a limit in decimal may exceed it in the last
-# bit (1.089 / 1.1 - 1 is -0.01000000000000001); that still counts as equal.
+# Prices and money are floats: a value equal to a limit in decimal may fall short of it in the
+# last bit (1.089 / 1.1 - 1 is -0.01000000000000001); that still counts as equal.
 _TOLERANCE = 1e-12
+
+
+def _reaches(value: float, limit: float) -> bool:
+    """Limits are exclusive, as breakers are: a value that reaches its limit (to within
+    rounding, 1e-12 relative) is refused; just under it passes."""
+    return value >= limit * (1 - _TOLERANCE)
+
 
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
@@ -108,16 +116,17 @@ def check_order(
         )
     if intent.quantity <= 0:
         return Refusal("invalid_quantity", f"quantity must be > 0, got {intent.quantity:g}")
-    if intent.quantity > limits.max_order_quantity:
+    if _reaches(intent.quantity, limits.max_order_quantity):
         return Refusal(
             "max_order_quantity",
-            f"quantity {intent.quantity:g} exceeds the limit of {limits.max_order_quantity:g}",
+            f"quantity {intent.quantity:g} reaches the limit of {limits.max_order_quantity:g}",
         )
     after = position + intent.side.sign * intent.quantity
-    if abs(after) > limits.max_position_quantity and abs(after) > abs(position):
+    if _reaches(abs(after), limits.max_position_quantity) and abs(after) > abs(position):
         return Refusal(
             "max_position_quantity",
-            f"position would be {after:g}, beyond the limit of {limits.max_position_quantity:g}",
+            f"position would be {after:g}, at or beyond the limit of "
+            f"{limits.max_position_quantity:g}",
         )
     if market is None:
         return None
@@ -141,7 +150,7 @@ def _flow_checks(intent: OrderIntent, limits: RiskLimits, market: Market) -> Ref
     price = intent.limit_price or intent.stop_price
     if limits.price_collar and price is not None and market.price:
         away = abs(price / market.price - 1.0)
-        if away > limits.price_collar + _TOLERANCE:
+        if _reaches(away, limits.price_collar):
             return Refusal(
                 "price_collar",
                 f"price {price:g} is {away:.2%} from the market {market.price:g}; the collar "
@@ -157,26 +166,26 @@ def _money_checks(
         return None
     unit_value = market.price * market.quote_rate
     notional = intent.quantity * unit_value
-    if limits.max_order_notional and notional > limits.max_order_notional * (1 + _TOLERANCE):
+    if limits.max_order_notional and _reaches(notional, limits.max_order_notional):
         return Refusal(
             "max_order_notional",
-            f"notional {notional:.2f} exceeds the limit of {limits.max_order_notional:.2f}",
+            f"notional {notional:.2f} reaches the limit of {limits.max_order_notional:.2f}",
         )
     if abs(after) <= abs(position) and (after == 0 or (after > 0) == (position > 0)):
         return None  # reduces exposure: the exposure limits never block it
     values = dict(market.values)
     values[intent.instrument] = after * unit_value
     gross = sum(abs(v) for v in values.values())
-    if limits.max_gross_exposure and gross > limits.max_gross_exposure * (1 + _TOLERANCE):
+    if limits.max_gross_exposure and _reaches(gross, limits.max_gross_exposure):
         return Refusal(
             "max_gross_exposure",
-            f"gross exposure would be {gross:.2f}, beyond {limits.max_gross_exposure:.2f}",
+            f"gross exposure would be {gross:.2f}, at or beyond {limits.max_gross_exposure:.2f}",
         )
     net = abs(sum(values.values()))
-    if limits.max_net_exposure and net > limits.max_net_exposure * (1 + _TOLERANCE):
+    if limits.max_net_exposure and _reaches(net, limits.max_net_exposure):
         return Refusal(
             "max_net_exposure",
-            f"net exposure would be {net:.2f}, beyond {limits.max_net_exposure:.2f}",
+            f"net exposure would be {net:.2f}, at or beyond {limits.max_net_exposure:.2f}",
         )
     if limits.max_currency_exposure:
         by_currency: dict[str, float] = {}
@@ -187,10 +196,10 @@ def _money_checks(
             by_currency[pair[0]] = by_currency.get(pair[0], 0.0) + value
             by_currency[pair[1]] = by_currency.get(pair[1], 0.0) - value
         for currency, value in sorted(by_currency.items()):
-            if abs(value) > limits.max_currency_exposure * (1 + _TOLERANCE):
+            if _reaches(abs(value), limits.max_currency_exposure):
                 return Refusal(
                     "max_currency_exposure",
-                    f"{currency} exposure would be {value:.2f}, beyond "
+                    f"{currency} exposure would be {value:.2f}, at or beyond "
                     f"{limits.max_currency_exposure:.2f}",
                 )
     return None

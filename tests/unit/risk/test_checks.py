@@ -16,15 +16,16 @@ def code(side, qty, position=0.0, state=TradingState.ACTIVE):
 
 
 def test_order_size_limit_at_its_edge():
-    assert code(Side.BUY, 1000) is None
+    assert code(Side.BUY, 999) is None
+    assert code(Side.BUY, 1000) == "max_order_quantity"  # reaching the limit is refused
     assert code(Side.BUY, 1000.01) == "max_order_quantity"
 
 
 def test_position_limit_counts_what_is_already_held():
-    assert code(Side.BUY, 500, position=1000) is None
-    assert code(Side.BUY, 501, position=1000) == "max_position_quantity"
-    assert code(Side.SELL, 1000, position=-600) == "max_position_quantity"
-    assert code(Side.SELL, 1000, position=2000) is None  # reducing is always allowed
+    assert code(Side.BUY, 499, position=1000) is None
+    assert code(Side.BUY, 500, position=1000) == "max_position_quantity"
+    assert code(Side.SELL, 900, position=-600) == "max_position_quantity"
+    assert code(Side.SELL, 999, position=2000) is None  # reducing is always allowed
 
 
 def test_trading_states():
@@ -54,18 +55,20 @@ def market_code(limits: RiskLimits, qty: float, position: float = 0.0, **market)
 
 def test_order_notional_at_its_edge():
     limits = RiskLimits(max_order_notional=11_000)
-    assert market_code(limits, 10_000, price=1.1) is None  # 11 000 exactly: allowed
+    assert market_code(limits, 9_999, price=1.1) is None
+    assert market_code(limits, 10_000, price=1.1) == "max_order_notional"  # 11 000 exactly
     assert market_code(limits, 10_001, price=1.1) == "max_order_notional"
 
 
 def test_gross_and_net_exposure_include_other_instruments():
     gross = RiskLimits(max_gross_exposure=30_000)
     others = {"GBP_USD": -19_000.0}
-    assert market_code(gross, 10_000, price=1.1, values=others) is None  # 11 000 + 19 000
-    assert market_code(gross, 10_001, price=1.1, values=others) == "max_gross_exposure"
+    assert market_code(gross, 9_999, price=1.1, values=others) is None
+    assert market_code(gross, 10_000, price=1.1, values=others) == "max_gross_exposure"  # 30 000
     net = RiskLimits(max_net_exposure=5_000)
     assert market_code(net, 20_000, price=1.1, values=others) is None  # |22 000 - 19 000|
-    assert market_code(net, 22_000, price=1.1, values=others) == "max_net_exposure"
+    assert market_code(net, 21_818, price=1.1, values=others) is None  # 4 999.8
+    assert market_code(net, 21_819, price=1.1, values=others) == "max_net_exposure"
 
 
 def test_exposure_limits_never_block_a_reduction():
@@ -82,7 +85,9 @@ def test_currency_exposure_nets_across_pairs():
     # long 11 000 USD of EUR and long 2 000 of GBP: short 13 000 USD
     code = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 2_000.0}, currencies=pairs)
     assert code == "max_currency_exposure"
-    ok = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 1_000.0}, currencies=pairs)
+    at = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 1_000.0}, currencies=pairs)
+    assert at == "max_currency_exposure"  # short 12 000 USD exactly
+    ok = market_code(limits, 10_000, price=1.1, values={"GBP_USD": 999.0}, currencies=pairs)
     assert ok is None
 
 
@@ -105,9 +110,13 @@ def test_price_collar():
         order_type="LIMIT",
         limit_price=1.089,
     )
+    inside = msgspec.structs.replace(near, limit_price=1.0891)
     far = msgspec.structs.replace(near, limit_price=1.0889)
     state = TradingState.ACTIVE
-    assert check_order(near, 0, limits, state, Market(price=1.1)) is None  # exactly 1 %
+    assert check_order(inside, 0, limits, state, Market(price=1.1)) is None  # 0.99 %
+    at = check_order(near, 0, limits, state, Market(price=1.1))  # exactly 1 %, to the last bit
+    assert at is not None
+    assert at.code == "price_collar"
     refusal = check_order(far, 0, limits, state, Market(price=1.1))
     assert refusal is not None
     assert refusal.code == "price_collar"
