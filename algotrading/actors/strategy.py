@@ -78,7 +78,8 @@ class StrategyActor(Actor):
         self.mids[msg.instrument] = msg.close
         before = strategy.position
         decision = strategy.on_bar(msg, self)
-        await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
+        if decision is not None or strategy.skipped:
+            await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
 
     async def on_prediction(self, msg: Prediction) -> None:
         self.last_prediction[msg.instrument] = msg

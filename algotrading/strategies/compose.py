@@ -79,6 +79,9 @@ class Account(Protocol):
     def quote_rate(self, spec: InstrumentSpec, price: float) -> float | None: ...
 
 
+_NO_INPUTS = SizingInputs(equity=0.0, quote_rate=None, stop_distance=None, atr=None)
+
+
 class InstrumentStrategy:
     def __init__(self, spec: InstrumentSpec, entry: Entry, composition: Composition) -> None:
         self.spec = spec
@@ -89,6 +92,9 @@ class InstrumentStrategy:
         self.last_close: float | None = None
         self.skipped: str = ""  # why the last wanted entry was not taken, for the log
         self._atr = RollingAtr(composition.atr_period) if composition.needs_atr else None
+        self._time_stop = composition.exits.time_stop_bars
+        plain = composition.sizing.kind == "fixed_units" and not any(composition.exits.distances())
+        self._plain_units = entry_size(composition.sizing, spec, _NO_INPUTS) if plain else None
 
     @property
     def atr(self) -> float | None:
@@ -98,10 +104,13 @@ class InstrumentStrategy:
         if self._atr is not None:
             self._atr.update(bar.high, bar.low, bar.close)
         self.last_close = bar.close
+        signal = self.entry.on_bar(bar)
         if self.position:
             self.bars_held += 1
-        decision = self._on_signal(self.entry.on_bar(bar), bar.close, account)
-        limit = self.composition.exits.time_stop_bars
+        elif signal is None:
+            return None  # flat and nothing new: the common case, kept cheap
+        decision = self._on_signal(signal, bar.close, account)
+        limit = self._time_stop
         if decision is None and self.position and limit and self.bars_held >= limit:
             decision = Decision(0.0, "time_stop")
         return self._take(decision)
@@ -154,6 +163,8 @@ class InstrumentStrategy:
         return Decision(0.0, "signal_reversal") if held else None
 
     def _entry(self, direction: int, price: float, account: Account) -> tuple[float, Levels | None]:
+        if self._plain_units is not None:  # fixed units, no price exits: nothing to compute
+            return self._plain_units, None
         c = self.composition
         atr = self.atr
         levels = bracket_levels(c.exits, self.spec, direction, price, atr)
