@@ -118,7 +118,14 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("actor_snapshots").create_index(["actor", "id"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """The model registry (:mod:`algotrading.models.registry`)."""
+    from algotrading.models.registry import create_table
+
+    create_table(db)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
