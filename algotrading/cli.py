@@ -122,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from algotrading.backtest.sweep_cli import add_sweep_parser
     from algotrading.data.convert import add_data_commands
+    from algotrading.models.train_cli import add_train_parser
 
     add_sweep_parser(sub)
+    add_train_parser(sub)
     add_data_commands(sub)
     return parser
 
@@ -141,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from algotrading.backtest.sweep_cli import run_sweep_command
 
             return run_sweep_command(args)
+        if args.command == "train":
+            from algotrading.models.train_cli import run_train_command
+
+            return run_train_command(args)
         return _run(args)
     except AlgotradingError as exc:
         print(f"algotrading {args.command}: error: {exc}", file=sys.stderr)

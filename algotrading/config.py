@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -163,13 +163,75 @@ class MarketConfig(_Schema, frozen=True):
 
 
 class ModelSpec(_Schema, frozen=True):
-    kind: str = "none"  # none | predictions
-    path: str = ""
+    kind: str = "none"  # none | predictions | registry
+    path: str = ""  # predictions: the CSV file
+    registry: str = ""  # registry: the registry file ("" = the daemon's state database)
+    model_id: str = ""  # registry: this model ("" = the active one)
+
+
+class LabelConfig(_Schema, frozen=True):
+    kind: str = "sign"  # sign | return | triple_barrier
+    horizon: int = 1  # bars ahead
+    barrier_up: float = 1.0  # triple_barrier: multiples of the rolling volatility
+    barrier_down: float = 1.0
+    vol_window: int = 20
+
+
+class WalkForwardConfig(_Schema, frozen=True):
+    scheme: str = "expanding"  # expanding | rolling
+    min_train_bars: int = 2000
+    train_bars: int = 0  # rolling: the training window
+    test_bars: int = 1000  # bars per fold
+    embargo_bars: int = 0
+    valid_fraction: float = 0.2  # of each training window, for early stopping
+
+
+class LightGbmConfig(_Schema, frozen=True):
+    n_estimators: int = 200
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 50
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    early_stopping_rounds: int = 20
+    seed: int = 0
+
+
+class SequenceConfig(_Schema, frozen=True):
+    window: int = 32
+    hidden: int = 32
+    layers: int = 1
+    dropout: float = 0.0
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 0.001
+    patience: int = 5
+    seed: int = 0
+    device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda
+
+
+class EnsembleConfig(_Schema, frozen=True):
+    members: list[str] = msgspec.field(default_factory=lambda: ["lightgbm", "lstm"])
+    method: str = "mean"  # mean | weighted | stacking
+    weights: list[float] = msgspec.field(default_factory=list)
+
+
+class TrainingConfig(_Schema, frozen=True):
+    model: str = "lightgbm"  # lightgbm | lstm | gru | ensemble
+    task: str = "classification"  # classification (of the label's sign) | regression
+    label: LabelConfig = LabelConfig()
+    walk_forward: WalkForwardConfig = WalkForwardConfig()
+    lightgbm: LightGbmConfig = LightGbmConfig()
+    lstm: SequenceConfig = SequenceConfig()
+    gru: SequenceConfig = SequenceConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
 
 
 class ModelConfig(_Schema, frozen=True):
     model: ModelSpec = ModelSpec()
     features: list[str] = msgspec.field(default_factory=list)
+    training: TrainingConfig = TrainingConfig()
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -399,8 +461,8 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     if system.log.level.lower() not in ("debug", "info", "warning", "error"):
         fail("system.yaml", "log.level", "expected one of debug, info, warning, error")
     model = config.model.model
-    if model.kind not in ("none", "predictions"):
-        fail("model.yaml", "model.kind", f"expected none or predictions, got {model.kind!r}")
+    if model.kind not in ("none", "predictions", "registry"):
+        fail("model.yaml", "model.kind", f"expected none, predictions or registry: {model.kind!r}")
     if model.kind == "predictions" and not Path(model.path).is_file():
         fail(
             "model.yaml",
@@ -409,6 +471,39 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         )
     if system.strategy.name == "ml_signal" and model.kind == "none":
         fail("system.yaml", "strategy.name", "ml_signal trades on predictions: set model.kind")
+    _check_training(config.model, fail)
+
+
+def _check_training(model: ModelConfig, fail: Callable[[str, str, str], None]) -> None:
+    from algotrading.features.feature_set import FeatureSet
+
+    try:
+        FeatureSet(model.features)
+    except ValueError as exc:
+        fail("model.yaml", "features", str(exc))
+    t = model.training
+    choices = {
+        "training.model": (t.model, ("lightgbm", "lstm", "gru", "ensemble")),
+        "training.task": (t.task, ("classification", "regression")),
+        "training.label.kind": (t.label.kind, ("sign", "return", "triple_barrier")),
+        "training.walk_forward.scheme": (t.walk_forward.scheme, ("expanding", "rolling")),
+        "training.ensemble.method": (t.ensemble.method, ("mean", "weighted", "stacking")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            fail("model.yaml", key, f"expected one of {', '.join(allowed)}, got {value!r}")
+    for i, member in enumerate(t.ensemble.members):
+        if member not in ("lightgbm", "lstm", "gru"):
+            fail("model.yaml", f"training.ensemble.members[{i}]", "expected lightgbm, lstm or gru")
+    wf = t.walk_forward
+    if wf.min_train_bars < 2 or wf.test_bars < 1 or wf.embargo_bars < 0:
+        fail("model.yaml", "training.walk_forward", "expected min_train_bars >= 2, test_bars >= 1")
+    if wf.scheme == "rolling" and wf.train_bars < 2:
+        fail("model.yaml", "training.walk_forward.train_bars", "a rolling scheme needs it >= 2")
+    if not 0 < wf.valid_fraction < 1:
+        fail("model.yaml", "training.walk_forward.valid_fraction", "expected a fraction in (0, 1)")
+    if t.label.horizon < 1:
+        fail("model.yaml", "training.label.horizon", "expected an integer >= 1")
 
 
 # --- secrets -----------------------------------------------------------------------------------

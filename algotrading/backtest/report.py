@@ -79,28 +79,32 @@ def write_report(
 ) -> None:
     """Write the report. ``equity`` and ``prices`` (time, open, high, low, close) come already
     downsampled to a few thousand points; ``daily`` is the last equity of each UTC day."""
-    plots = _Plots()
+    plots = Plots()
     sections = [
         ("metrics", "Headline metrics", _metrics_tables(metrics)),
         ("equity", "Equity and drawdown", _equity_figures(plots, equity)),
         ("monthly", "Monthly returns", _monthly_table(daily)),
         ("trades", "Trade distribution", _trade_section(plots, trades)),
         ("prices", "Price and trades", _price_figure(plots, prices, trades)),
-        ("setup", "Configuration and cost model", _key_value_table(setup)),
+        ("setup", "Configuration and cost model", key_value_table(setup)),
     ]
+    path.write_text(page(title, sections), encoding="utf-8")
+
+
+def page(title: str, sections: Sequence[tuple[str, str, str]]) -> str:
+    """A whole self-contained page of ``(anchor, heading, html)`` sections."""
     body = "\n".join(
         f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n{content}\n</section>'
         for anchor, heading, content in sections
     )
-    page = (
+    return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
     )
-    path.write_text(page, encoding="utf-8")
 
 
-class _Plots:
+class Plots:
     """Renders figures in page order; the first carries the plotly.js library inline."""
 
     def __init__(self) -> None:
@@ -130,12 +134,12 @@ def _metrics_tables(metrics: dict[str, Any]) -> str:
     groups = sorted(key for key, value in metrics.items() if isinstance(value, dict))
     rest = sorted(key for key in metrics if key not in known and key not in groups)
     rows += [(key, _format(metrics[key], "auto")) for key in rest]
-    parts = [_table(["Metric", "Value"], [[html.escape(label), value] for label, value in rows])]
+    parts = [table(["Metric", "Value"], [[html.escape(label), value] for label, value in rows])]
     for group in groups:
         kind = "money" if group == "costs" else "auto"
         items = metrics[group]
         cells = [[html.escape(str(k)), _format(items[k], kind)] for k in sorted(items)]
-        parts.append(f"<h3>{html.escape(group)}</h3>\n" + _table(["Item", "Value"], cells))
+        parts.append(f"<h3>{html.escape(group)}</h3>\n" + table(["Item", "Value"], cells))
     return "\n".join(parts)
 
 
@@ -159,7 +163,7 @@ def _format(value: Any, kind: str) -> str:
 # --- equity and drawdown ------------------------------------------------------------------
 
 
-def _equity_figures(plots: _Plots, equity: Sequence[tuple[int, float]]) -> str:
+def _equity_figures(plots: Plots, equity: Sequence[tuple[int, float]]) -> str:
     times = [_plot_time(ts) for ts, _ in equity]
     values = [value for _, value in equity]
     curve = go.Figure(go.Scatter(x=times, y=values, mode="lines", name="equity"))
@@ -226,7 +230,7 @@ def _return_cell(r: float | None) -> str:
 # --- trades -------------------------------------------------------------------------------
 
 
-def _trade_section(plots: _Plots, trades: Sequence[ClosedTrade]) -> str:
+def _trade_section(plots: Plots, trades: Sequence[ClosedTrade]) -> str:
     pnls = [t.pnl for t in trades]
     histogram = go.Figure(go.Histogram(x=pnls, nbinsx=40, name="trades"))
     histogram.update_layout(title="P&L per trade", xaxis_title="account currency", bargap=0.05)
@@ -255,7 +259,7 @@ def _trades_table(trades: Sequence[ClosedTrade]) -> str:
         ]
         for t in trades
     ]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _side_name(side: Side) -> str:
@@ -266,7 +270,7 @@ def _side_name(side: Side) -> str:
 
 
 def _price_figure(
-    plots: _Plots,
+    plots: Plots,
     prices: Sequence[tuple[int, float, float, float, float]],
     trades: Sequence[ClosedTrade],
 ) -> str:
@@ -321,14 +325,14 @@ def _markers(
 # --- setup and shared pieces --------------------------------------------------------------
 
 
-def _key_value_table(setup: dict[str, Any]) -> str:
+def key_value_table(setup: dict[str, Any]) -> str:
     if not setup:
         return "<p>No configuration recorded.</p>"
     rows = [[html.escape(str(key)), _format(setup[key], "auto")] for key in sorted(setup)]
-    return _table(["Setting", "Value"], rows)
+    return table(["Setting", "Value"], rows)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A table of plain-text headings over cells that are already escaped HTML."""
     head = _row("th", [html.escape(h) for h in header])
     body = "\n".join(_row("td", row) for row in rows)

@@ -70,6 +70,30 @@ class History:
         columns = ("ts_open", "open", "high", "low", "close", "volume")
         return replace(frame, **{c: getattr(frame, c)[lo:hi] for c in columns}).bars()
 
+    def columns(self) -> BarColumns:
+        """The whole history as columns (training reads arrays)."""
+        if self.frame is not None:
+            return self.frame
+        import numpy as np
+
+        from algotrading.data.columns import BarColumns
+
+        bars = self.synthetic
+
+        def column(name: str) -> npt.NDArray[np.float64]:
+            return np.array([getattr(b, name) for b in bars], dtype=np.float64)
+
+        return BarColumns(
+            instrument=self.symbol,
+            interval_ns=self.interval_ns,
+            ts_open=np.asarray(self.ts_open, dtype=np.int64),
+            open=column("open"),
+            high=column("high"),
+            low=column("low"),
+            close=column("close"),
+            volume=column("volume"),
+        )
+
 
 # Loaded once per process (the parent, each pool worker, each Ray worker) and reused by its jobs.
 _HISTORIES: dict[tuple[str | None, str | None, int, str], History] = {}

@@ -13,8 +13,10 @@ tested on ``[test_start, test_end)``:
 - the last ``valid_fraction`` of the training rows are held out for early stopping; a fit row
   whose label reads a validation bar is dropped too.
 
-The test blocks tile ``[first + min_train, n)`` in ``n_folds`` consecutive pieces, so every
-out-of-sample prediction comes from a model that saw only the past.
+The test blocks tile ``[first + min_train, n)`` in consecutive pieces of ``test_size`` rows (the
+last one shorter), so every out-of-sample prediction comes from a model that saw only the past.
+Blocks are fixed in size, not a fraction of the history: cutting the history after a time ``t``
+leaves every fold before ``t`` — and so every prediction before ``t`` — exactly as it was.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def walk_forward(
     label_end: Ints,
     *,
     first: int,
-    n_folds: int,
+    test_size: int,
     min_train: int,
     scheme: str = "expanding",
     train_size: int = 0,
@@ -62,19 +64,18 @@ def walk_forward(
         raise ValueError(f"scheme must be expanding or rolling, got {scheme!r}")
     if scheme == "rolling" and train_size <= 0:
         raise ValueError("a rolling scheme needs train_size > 0")
-    if n_folds < 1 or min_train < 2 or embargo < 0 or not 0 < valid_fraction < 1:
-        raise ValueError("need n_folds >= 1, min_train >= 2, embargo >= 0, 0 < valid_fraction < 1")
+    if test_size < 1 or min_train < 2 or embargo < 0 or not 0 < valid_fraction < 1:
+        raise ValueError(
+            "need test_size >= 1, min_train >= 2, embargo >= 0, 0 < valid_fraction < 1"
+        )
     start = first + min_train
     if start >= n:
         raise ValueError(
             f"not enough rows: {n - first} usable, {min_train} needed before the first test"
         )
-    bounds = np.linspace(start, n, n_folds + 1).astype(np.int64)
     folds = []
-    for i in range(n_folds):
-        test_start, test_end = int(bounds[i]), int(bounds[i + 1])
-        if test_end <= test_start:
-            continue
+    for i, test_start in enumerate(range(start, n, test_size)):
+        test_end = min(test_start + test_size, n)
         lo = first if scheme == "expanding" else max(first, test_start - train_size)
         rows = np.arange(lo, test_start, dtype=np.int64)
         rows = rows[label_end[rows] < test_start - embargo]  # purge + embargo

@@ -51,13 +51,14 @@ def test_no_training_label_overlaps_its_test_block(scheme):
     folds = walk_forward(
         end[: n - horizon],
         first=30,
-        n_folds=5,
+        test_size=300,
         min_train=600,
         scheme=scheme,
         train_size=500,
         embargo=embargo,
     )
-    assert len(folds) == 5
+    assert len(folds) == 5  # 630 + 4 * 300 = 1830; the last block is shorter
+    assert len(folds[-1].test) == n - horizon - 1830
     tested = np.concatenate([f.test for f in folds])
     assert tested.tolist() == list(range(630, n - horizon))  # every row tested once, in order
     for fold in folds:
@@ -73,6 +74,16 @@ def test_no_training_label_overlaps_its_test_block(scheme):
 def test_splits_refuse_what_cannot_work():
     end = np.arange(100) + 1
     with pytest.raises(ValueError, match="not enough rows"):
-        walk_forward(end, first=0, n_folds=2, min_train=100)
+        walk_forward(end, first=0, test_size=20, min_train=100)
     with pytest.raises(ValueError, match="rolling"):
-        walk_forward(end, first=0, n_folds=2, min_train=50, scheme="rolling")
+        walk_forward(end, first=0, test_size=20, min_train=50, scheme="rolling")
+
+
+def test_cutting_the_history_leaves_earlier_folds_unchanged():
+    _, end = forward_return(np.ones(3_000), 4)
+    full = walk_forward(end[:2_996], first=10, test_size=250, min_train=500, embargo=2)
+    cut = walk_forward(end[:2_000], first=10, test_size=250, min_train=500, embargo=2)
+    for a, b in zip(cut[:-1], full, strict=False):
+        assert np.array_equal(a.fit, b.fit)
+        assert np.array_equal(a.valid, b.valid)
+        assert np.array_equal(a.test, b.test)

@@ -1,0 +1,129 @@
+"""How much the market is moving and trading: realised volatility, ATR and the high-low range
+as fractions of price, and the volume z-score. Each is one incremental class (the definition)
+and a batch function that runs it over whole columns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from algotrading.data.columns import BarColumns
+from algotrading.features.bar_feature import (
+    NAN,
+    Floats,
+    check_window,
+    mean_and_population_std,
+    run_over_columns,
+)
+from algotrading.features.volatility import RollingAtr
+
+
+class RealisedVolatility:
+    """Population standard deviation of the last ``window`` one-bar log returns (per bar, not
+    annualised: the bar interval is the model's unit of time). Warm-up: ``window`` bars
+    (``window`` returns need ``window + 1`` closes)."""
+
+    __slots__ = ("_prev_close", "_returns", "warmup", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window, minimum=2)
+        self.warmup = self.window
+        self._prev_close: float | None = None
+        self._returns: deque[float] = deque(maxlen=self.window)
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        previous, self._prev_close = self._prev_close, close
+        if previous is None:
+            return NAN
+        self._returns.append(math.log(close / previous))
+        if len(self._returns) < self.window:
+            return NAN
+        return mean_and_population_std(self._returns)[1]
+
+
+class AtrRatio:
+    """Wilder's ATR (:class:`~algotrading.features.volatility.RollingAtr`, the one strategies
+    use for stops) divided by the close, so it is scale free. Warm-up: ``period - 1`` bars —
+    the first bar's true range is its high - low, so the ATR is known from the ``period``-th
+    bar on."""
+
+    __slots__ = ("_atr", "warmup")
+
+    def __init__(self, period: int) -> None:
+        self._atr = RollingAtr(check_window("period", period))
+        self.warmup = period - 1
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        value = self._atr.update(high, low, close)
+        return NAN if value is None else value / close
+
+
+class RangeWidth:
+    """``(highest high - lowest low) / close`` over the last ``window`` bars, this one
+    included. Warm-up: ``window - 1`` bars."""
+
+    __slots__ = ("_highs", "_lows", "warmup", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window)
+        self.warmup = self.window - 1
+        self._highs: deque[float] = deque(maxlen=self.window)
+        self._lows: deque[float] = deque(maxlen=self.window)
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        self._highs.append(high)
+        self._lows.append(low)
+        if len(self._highs) < self.window:
+            return NAN
+        return (max(self._highs) - min(self._lows)) / close
+
+
+class VolumeZ:
+    """``(volume - mean) / population std`` of volume over the last ``window`` bars. FX feeds
+    often carry no volume (0.0, or NaN where a column was missing): a missing volume counts as
+    0.0, and a window with no spread (all zero, or all equal) gives 0.0 rather than 0/0.
+    Warm-up: ``window - 1`` bars."""
+
+    __slots__ = ("_volumes", "warmup", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window, minimum=2)
+        self.warmup = self.window - 1
+        self._volumes: deque[float] = deque(maxlen=self.window)
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        known = volume if math.isfinite(volume) else 0.0
+        self._volumes.append(known)
+        if len(self._volumes) < self.window:
+            return NAN
+        mean, std = mean_and_population_std(self._volumes)
+        return 0.0 if std == 0.0 else (known - mean) / std
+
+
+def realised_volatility(columns: BarColumns, window: int) -> Floats:
+    """:class:`RealisedVolatility` over whole columns."""
+    return run_over_columns(RealisedVolatility(window), columns)
+
+
+def atr_ratio(columns: BarColumns, period: int) -> Floats:
+    """:class:`AtrRatio` over whole columns."""
+    return run_over_columns(AtrRatio(period), columns)
+
+
+def range_width(columns: BarColumns, window: int) -> Floats:
+    """:class:`RangeWidth` over whole columns."""
+    return run_over_columns(RangeWidth(window), columns)
+
+
+def volume_z(columns: BarColumns, window: int) -> Floats:
+    """:class:`VolumeZ` over whole columns."""
+    return run_over_columns(VolumeZ(window), columns)

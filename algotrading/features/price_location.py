@@ -1,0 +1,103 @@
+"""Where the close sits relative to recent prices: its distance from the moving average, its
+Bollinger z-score, and its position inside the recent high-low range. Each is one incremental
+class (the definition) and a batch function that runs it over whole columns.
+
+Windows are short (tens of bars), so each update recomputes its window directly (``fsum``,
+``max``/``min``) rather than keeping running sums: exact, with no drift to reason about, and
+the same in batch and live because it is the same code.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from algotrading.data.columns import BarColumns
+from algotrading.features.bar_feature import (
+    NAN,
+    Floats,
+    check_window,
+    mean_and_population_std,
+    run_over_columns,
+)
+from algotrading.features.moving_average import RollingSma
+
+
+class MaDistance:
+    """``close / SMA(window) - 1``: how far, as a fraction, the close is above its average.
+    Warm-up: ``window - 1`` bars (the SMA is known from the ``window``-th close)."""
+
+    __slots__ = ("_sma", "warmup")
+
+    def __init__(self, window: int) -> None:
+        self._sma = RollingSma(check_window("window", window))
+        self.warmup = window - 1
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        average = self._sma.update(close)
+        if average is None:
+            return NAN
+        return close / average - 1.0
+
+
+class BollingerZ:
+    """``(close - SMA(window)) / population std(window)``, the close in standard deviations
+    from its average; 0.0 when the window is flat (std 0). Warm-up: ``window - 1`` bars."""
+
+    __slots__ = ("_closes", "warmup", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window, minimum=2)
+        self.warmup = self.window - 1
+        self._closes: deque[float] = deque(maxlen=self.window)
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        self._closes.append(close)
+        if len(self._closes) < self.window:
+            return NAN
+        mean, std = mean_and_population_std(self._closes)
+        return 0.0 if std == 0.0 else (close - mean) / std
+
+
+class RangePosition:
+    """``(close - lowest low) / (highest high - lowest low)`` over the last ``window`` bars
+    (this one included): 0 at the low, 1 at the high, 0.5 when the range is zero. Warm-up:
+    ``window - 1`` bars."""
+
+    __slots__ = ("_highs", "_lows", "warmup", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window)
+        self.warmup = self.window - 1
+        self._highs: deque[float] = deque(maxlen=self.window)
+        self._lows: deque[float] = deque(maxlen=self.window)
+
+    def update(
+        self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> float:
+        self._highs.append(high)
+        self._lows.append(low)
+        if len(self._highs) < self.window:
+            return NAN
+        highest, lowest = max(self._highs), min(self._lows)
+        if highest == lowest:
+            return 0.5
+        return (close - lowest) / (highest - lowest)
+
+
+def ma_distance(columns: BarColumns, window: int) -> Floats:
+    """:class:`MaDistance` over whole columns."""
+    return run_over_columns(MaDistance(window), columns)
+
+
+def bollinger_z(columns: BarColumns, window: int) -> Floats:
+    """:class:`BollingerZ` over whole columns."""
+    return run_over_columns(BollingerZ(window), columns)
+
+
+def range_position(columns: BarColumns, window: int) -> Floats:
+    """:class:`RangePosition` over whole columns."""
+    return run_over_columns(RangePosition(window), columns)
