@@ -1,21 +1,39 @@
 """The model actor: turns bars into predictions for the strategy.
 
-``model.kind``: ``none`` (rule-based strategies) runs no model and emits nothing;
-``predictions`` replays a file of predictions made elsewhere (``model.path``, see
-:mod:`algotrading.models.prediction_file`) — a prediction is sent when the bar it was made on
-closes, never earlier."""
+``model.kind``:
+
+- ``none`` (rule-based strategies) runs no model and emits nothing;
+- ``predictions`` replays a file of predictions made elsewhere (``model.path``, see
+  :mod:`algotrading.models.prediction_file`) — a prediction is sent when the bar it was made on
+  closes, never earlier;
+- ``registry`` runs a saved model (:mod:`algotrading.models.live`): features bar by bar, one
+  prediction per bar once warmed up.
+
+A ``model_swap`` command (the retraining job sends one after registering a new model) loads
+the named model — or the registry's active one — off the event loop, warms it on the recent
+bars it keeps, and puts it in place between two bars: the bar after the swap is predicted by
+the new model, and no bar goes unpredicted. A model that fails to load leaves the old one
+working; both outcomes are alerts.
+"""
 
 from __future__ import annotations
 
-from algotrading.messages import Bar, Prediction
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from algotrading.errors import AlgotradingError
+from algotrading.messages import Alert, AlertLevel, Bar, Command, Prediction
+from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import ANY
 from algotrading.runtime.actor import Actor
 
-MODEL_KINDS = ("none", "predictions")
+MODEL_KINDS = ("none", "predictions", "registry")
+RECENT_BARS = 2_000  # per instrument, to warm a swapped-in model
 
 
 class ModelActor(Actor):
-    emits = (Prediction,)
+    emits = (Prediction, Alert)
 
     def __init__(
         self,
@@ -24,6 +42,9 @@ class ModelActor(Actor):
         kind: str = "none",
         predictions: dict[tuple[str, int], float] | None = None,
         model_id: str = "",
+        live: LiveModel | None = None,
+        loader: Callable[[str], LiveModel] | None = None,
+        budget_us: float = 5_000.0,
     ) -> None:
         super().__init__(name)
         if kind not in MODEL_KINDS:
@@ -32,20 +53,83 @@ class ModelActor(Actor):
         self.bars_seen = 0
         self.predictions = predictions or {}
         self.model_id = model_id
+        self.live = live
+        self.loader = loader
+        self.budget_us = budget_us
+        self.over_budget = 0
+        self.recent: dict[str, deque[Bar]] = {}
 
     async def on_bar(self, msg: Bar) -> None:
         self.bars_seen += 1
-        if not self.predictions:
-            return
-        value = self.predictions.get((msg.instrument, msg.ts_event))
+        if self.live is not None:
+            await self._predict_live(msg, self.live)
+        elif self.predictions:
+            value = self.predictions.get((msg.instrument, msg.ts_event))
+            if value is None:
+                value = self.predictions.get((ANY, msg.ts_event))
+            if value is not None:
+                await self._emit(msg, value)
+
+    async def _predict_live(self, msg: Bar, live: LiveModel) -> None:
+        recent = self.recent.get(msg.instrument)
+        if recent is None:
+            recent = self.recent[msg.instrument] = deque(maxlen=RECENT_BARS)
+        recent.append(msg)
+        value = live.on_bar(msg)
         if value is None:
-            value = self.predictions.get((ANY, msg.ts_event))
-        if value is not None:
-            await self.send(
-                Prediction(
-                    ts_event=msg.ts_event,
-                    instrument=msg.instrument,
-                    model_id=self.model_id,
-                    value=value,
+            return
+        await self._emit(msg, value)
+        spent_us = live.timings[-1] / 1e3
+        if spent_us > self.budget_us:
+            self.over_budget += 1
+            if self.over_budget == 1 or self.over_budget % 1000 == 0:
+                await self._alert(
+                    AlertLevel.WARNING,
+                    "inference_slow",
+                    f"model {live.model_id} took {spent_us:.0f} us on a bar (budget "
+                    f"{self.budget_us:.0f} us; {self.over_budget} bars over so far)",
                 )
+
+    async def _emit(self, bar: Bar, value: float) -> None:
+        await self.send(
+            Prediction(
+                ts_event=bar.ts_event,
+                instrument=bar.instrument,
+                model_id=self.live.model_id if self.live is not None else self.model_id,
+                value=value,
             )
+        )
+
+    async def on_command(self, msg: Command) -> None:
+        if msg.name != "model_swap":
+            return
+        wanted = str(msg.args.get("model_id", ""))
+        if self.loader is None:
+            await self._alert(AlertLevel.WARNING, "model_swap_failed", "no registry to load from")
+            return
+        old = self.live.model_id if self.live is not None else "none"
+        try:
+            new = await asyncio.to_thread(self.loader, wanted)
+        except (AlgotradingError, OSError, ValueError, RuntimeError) as exc:
+            await self._alert(
+                AlertLevel.CRITICAL, "model_swap_failed", f"{wanted or 'active'}: {exc}"
+            )
+            return
+        for bars in self.recent.values():
+            for bar in bars:
+                new.warm(bar)
+        self.live = new
+        self.log.warning(
+            "model_swapped",
+            old=old,
+            new=new.model_id,
+            warm_bars=sum(map(len, self.recent.values())),
+        )
+        await self._alert(
+            AlertLevel.INFO, "model_swapped", f"model {old} replaced by {new.model_id}"
+        )
+
+    async def _alert(self, level: AlertLevel, code: str, text: str) -> None:
+        await self.send(
+            Alert(ts_event=self.clock.now_ns(), level=level, code=code, text=text, source=self.name)
+        )

@@ -104,6 +104,7 @@ async def run_daemon(
             summary_every_ns=5 * 10**9,
             account_every_ns=10**9,
             ledger=Ledger(retain=False),
+            state_db=state_dir / DB_NAME,
         )
         runtime = LiveRuntime(
             session.graph,

@@ -6,7 +6,9 @@ every other input. The admin socket and the tests hand commands in through :clas
 - ``cancel_all`` / ``flatten``: cancel every working order / close every position (order
   manager);
 - ``kill``: the kill switch — risk halts first, then the order manager cancels every order and
-  flattens every position.
+  flattens every position;
+- ``model_swap``: the model actor loads ``args.model_id`` (or the registry's active model) and
+  puts it in place between two bars.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ COMMAND_TARGETS: dict[str, tuple[str, ...]] = {
     "cancel_all": ("order_manager",),
     "flatten": ("order_manager",),
     "kill": ("risk", "order_manager"),
+    "model_swap": ("model",),
 }
 
 

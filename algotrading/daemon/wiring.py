@@ -21,6 +21,7 @@ from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.data.calendars import is_open
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
+from algotrading.errors import ConfigError, DataError
 from algotrading.messages import (
     AccountState,
     ActorFailed,
@@ -46,7 +47,9 @@ from algotrading.messages import (
     SubmitOrder,
     Timer,
 )
+from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import read_predictions
+from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import RiskLimits, TradingSwitch
 from algotrading.runtime.graph import ActorSpec, Graph, Route
@@ -66,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
     Route("clock", Timer, ("bar_builder", "risk")),
     Route("bar_builder", Bar, ("model", "strategy", "risk")),
     Route("model", Prediction, ("strategy",)),
+    Route("model", Alert, ("monitor",)),
     Route("strategy", OrderIntent, ("risk",)),
     Route("risk", ApprovedOrder, ("order_manager",)),
     Route("risk", OrderDenied, ("strategy", "monitor")),
@@ -177,14 +181,43 @@ def with_execution(routes: tuple[Route, ...]) -> tuple[Route, ...]:
     return tuple(out)
 
 
-def model_actor(config: Config) -> Callable[[], ModelActor]:
-    """The model actor's factory; a predictions file is read (and checked) once, here."""
+def model_actor(config: Config, state_db: Path | None = None) -> Callable[[], ModelActor]:
+    """The model actor's factory. A predictions file is read (and checked) once, here; a
+    registry model is loaded here too, so a missing or damaged model stops the start, and a
+    restarted actor loads the registry's model again (the active one, after a swap)."""
     model = config.model.model
     if model.kind == "predictions":
         predictions = read_predictions(model.path)
         model_id = f"file:{Path(model.path).name}"
         return lambda: ModelActor(kind=model.kind, predictions=predictions, model_id=model_id)
+    if model.kind == "registry":
+        path = Path(model.registry) if model.registry else state_db
+        if path is None:
+            raise ConfigError(
+                "model.yaml", "model.registry", "no state database here: name the registry file"
+            )
+        loader = registry_loader(path)
+        first = [loader(model.model_id)]
+
+        def make() -> ModelActor:
+            live = first.pop() if first else loader("")
+            return ModelActor(kind="registry", live=live, loader=loader)
+
+        return make
     return lambda: ModelActor(kind=model.kind)
+
+
+def registry_loader(path: Path) -> Callable[[str], LiveModel]:
+    """Loads a model of the registry at ``path`` by id ("" = the active one)."""
+
+    def load(model_id: str) -> LiveModel:
+        with ModelRegistry(path) as registry:
+            entry = registry.get(model_id) if model_id else registry.active()
+        if entry is None:
+            raise DataError(str(path), "the registry has no active model")
+        return LiveModel.load(entry.path)
+
+    return load
 
 
 def build_session(
@@ -198,6 +231,7 @@ def build_session(
     summary_every_ns: int = 0,
     account_every_ns: int = 0,
     ledger: Ledger | None = None,
+    state_db: Path | None = None,
 ) -> Session:
     exchange = simulated_exchange(config, instruments)
     ledger = ledger if ledger is not None else Ledger()
@@ -237,7 +271,7 @@ def build_session(
     specs = [
         ActorSpec("feed", lambda: FeedActor(journal=journal)),
         ActorSpec("bar_builder", lambda: BarBuilderActor(interval_ns=bar_interval_ns)),
-        ActorSpec("model", model_actor(config)),
+        ActorSpec("model", model_actor(config, state_db)),
         ActorSpec(
             "strategy",
             lambda: StrategyActor(

@@ -30,7 +30,7 @@ class ModelMetadata(msgspec.Struct, frozen=True, kw_only=True):
     model_id: str
     kind: str  # lightgbm | lstm | gru | ensemble
     task: str  # classification | regression
-    features: tuple[str, ...]
+    features: tuple[str, ...]  # the feature columns, in order
     window: int  # feature rows per prediction
     params: dict[str, Any]
     label: str  # e.g. "sign(forward_return(1))"
@@ -40,6 +40,7 @@ class ModelMetadata(msgspec.Struct, frozen=True, kw_only=True):
     versions: dict[str, str]  # python, numpy, lightgbm / torch, algotrading
     created: str
     content_hash: str = ""
+    feature_specs: tuple[str, ...] = ()  # how to compute them: FeatureSet(feature_specs)
 
 
 @runtime_checkable
