@@ -228,8 +228,18 @@ class TrainingConfig(_Schema, frozen=True):
     ensemble: EnsembleConfig = EnsembleConfig()
 
 
+class RetrainConfig(_Schema, frozen=True):
+    """Scheduled retraining (paper and live, with ``model.kind: registry``)."""
+
+    cron: str = ""  # a crontab line, e.g. "0 22 * * 5" (Fridays 22:00 UTC); "" = off
+    every_seconds: float = 0.0  # or an interval; 0 = off
+    data: str = ""  # CSV of bars to train on ("" = the synthetic default history)
+    timeout_seconds: float = 3600.0
+
+
 class ModelConfig(_Schema, frozen=True):
     model: ModelSpec = ModelSpec()
+    retrain: RetrainConfig = RetrainConfig()
     features: list[str] = msgspec.field(default_factory=list)
     training: TrainingConfig = TrainingConfig()
 

@@ -20,6 +20,7 @@ from algotrading.messages import (
     OrderModified,
     OrderRejected,
     Position,
+    Prediction,
     RequestRejected,
     RiskState,
 )
@@ -114,6 +115,12 @@ class MonitorActor(Actor):
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
         self.ledger.record_status(msg.client_order_id, "CANCELLED")
+
+    async def on_prediction(self, msg: Prediction) -> None:
+        """Predictions are recorded, so a session shows what its model said bar by bar."""
+        self.counts["predictions"] += 1
+        if self.journal is not None:
+            self.journal.append(msg)
 
     async def on_risk_state(self, msg: RiskState) -> None:
         self.log.warning("risk_state", state=msg.state, reason=msg.reason)

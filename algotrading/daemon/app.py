@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from algotrading.adapters.replay import ReplayClock, paced, ticks
 from algotrading.backtest.ledger import Ledger
@@ -136,11 +137,14 @@ async def run_daemon(
             speed=clock.speed,
             state=str(state_dir / DB_NAME),
         )
+        scheduler = _retraining(config, state_dir, store, control)
         if on_started is not None:
             on_started(session, runtime)
         try:
             code = await runtime.run(duration_s)
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
@@ -163,6 +167,27 @@ async def run_daemon(
         open_orders=len(list(session.exchange.working_orders())),
         trading_state=str(session.switch.state),
     )
+
+
+def _retraining(
+    config: Config, state_dir: Path, store: StateStore, control: Control
+) -> AsyncIOScheduler | None:
+    """Start the retraining schedule, when there is one and a registry model to retrain."""
+    from algotrading.daemon.retraining import Retrainer, schedule_retraining
+    from algotrading.models.registry import ModelRegistry
+
+    model = config.model.model
+    if model.kind != "registry":
+        return None
+    path = model.registry
+
+    def registry() -> ModelRegistry:
+        return ModelRegistry(path) if path else store.model_registry()
+
+    scheduler = schedule_retraining(Retrainer(config, registry, state_dir / "models", control))
+    if scheduler is not None:
+        scheduler.start()
+    return scheduler
 
 
 def _escalation_commands(config: Config) -> tuple[tuple[str, str], ...]:

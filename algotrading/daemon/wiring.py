@@ -68,7 +68,7 @@ ROUTES: tuple[Route, ...] = (
     Route("feed", Bar, ("venue", "bar_builder")),
     Route("clock", Timer, ("bar_builder", "risk")),
     Route("bar_builder", Bar, ("model", "strategy", "risk")),
-    Route("model", Prediction, ("strategy",)),
+    Route("model", Prediction, ("strategy", "monitor")),
     Route("model", Alert, ("monitor",)),
     Route("strategy", OrderIntent, ("risk",)),
     Route("risk", ApprovedOrder, ("order_manager",)),

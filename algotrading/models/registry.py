@@ -53,14 +53,22 @@ class Entry:
 
 
 class ModelRegistry:
-    def __init__(self, path: str | Path) -> None:
+    """The registry in the SQLite file ``path``; or, given ``conn`` (the daemon's state store
+    lends its own connection, the one writer of that file), on that connection, left open."""
+
+    def __init__(self, path: str | Path, conn: sqlite3.Connection | None = None) -> None:
         self.path = Path(path)
-        self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._owned = conn is None
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = conn
         create_table(sqlite_utils.Database(self._conn))
 
     def close(self) -> None:
-        self._conn.close()
+        if self._owned:
+            self._conn.close()
 
     def __enter__(self) -> ModelRegistry:
         return self

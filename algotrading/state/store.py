@@ -25,7 +25,10 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from algotrading.models.registry import ModelRegistry
 
 from algotrading.errors import AlgotradingError
 from algotrading.messages import (
@@ -216,6 +219,14 @@ class StateStore:
     def flush(self) -> None:
         """Commit the pending group of journal appends."""
         self._flush()
+
+    def model_registry(self) -> ModelRegistry:
+        """The model registry in this database, on the store's own connection (the file's one
+        writer while the daemon runs); the pending journal group is committed first."""
+        from algotrading.models.registry import ModelRegistry
+
+        self._flush()
+        return ModelRegistry(self.path, conn=self._conn)
 
     def close(self) -> None:
         try:
