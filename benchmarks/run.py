@@ -15,7 +15,8 @@ them (the store is generated once, seeded, under ``benchmarks/.data/``); quotes 
 generator as the run consumes them. Outputs are written as a real backtest writes them (to a
 temporary directory). "/s" figures time the event loop from the first event read to the last
 delivered; "total" adds start-up, metrics and report.html. Plus micro-benchmarks: the driver's
-delivery cost, the store's read speed and the generators.
+delivery cost, the store's read speed and the generators; and the machine-learning figures of
+``benchmarks/ml.py`` (inference latency per bar, ``ml_signal`` backtest throughput).
 """
 
 from __future__ import annotations
@@ -274,6 +275,10 @@ def main() -> None:
     )
     bench_store(million)
     bench_generators()
+    print("machine learning:")
+    from ml import main as ml_main  # benchmarks/ml.py, beside this file
+
+    ml_main(args.quick)
 
 
 if __name__ == "__main__":

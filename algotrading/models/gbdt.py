@@ -120,7 +120,10 @@ class GbdtModel:
         """The prediction for the last row — the live path, one bar at a time."""
         booster = self._require()
         row = np.ascontiguousarray(window_rows[-1:], dtype=np.float64)
-        return float(booster.predict(row, num_iteration=booster.best_iteration or None)[0])
+        # One thread: for one row, waking a thread pool costs more than the trees, and its
+        # spinning threads would compete with the event loop.
+        value = booster.predict(row, num_iteration=booster.best_iteration or None, num_threads=1)
+        return float(value[0])
 
     def save_artifacts(self, directory: Path) -> list[str]:
         booster = self._require()
