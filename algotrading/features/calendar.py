@@ -1,6 +1,8 @@
 """Calendar features from a bar's open time (``ts_open``, ns UTC): the time of day and the day
 of the week as points on a circle, and which trading sessions are open. They need no history
-(warm-up 0) and read nothing but the timestamp, so they are the same in batch and live.
+(warm-up 0) and read nothing but the timestamp — in fact only its minute of the day or its
+weekday — so the batch forms evaluate the incremental definitions once per minute (or weekday)
+and look every bar up: the same values, bit for bit.
 
 Cyclical times are encoded as a sine and a cosine of their phase, so 23:59 sits next to 00:00
 and Sunday next to Monday; a raw hour would put them at opposite ends of the scale.
@@ -18,12 +20,12 @@ the hour features carry the exact time of day for whatever the hours miss.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from algotrading.data.columns import BarColumns
-from algotrading.features.bar_feature import Floats, run_over_columns
+from algotrading.data.columns import BarColumns, Ints
+from algotrading.features.bar_feature import NAN, BarFeature, Floats
 
 NS_PER_MINUTE = 60_000_000_000
 MINUTES_PER_DAY = 24 * 60
@@ -116,15 +118,42 @@ def session_features() -> tuple[tuple[str, SessionOpen], ...]:
 
 
 def hour_of_day(columns: BarColumns) -> Floats:
-    """``(n, 2)``: hour_sin, hour_cos of every bar."""
-    return np.column_stack([run_over_columns(f, columns) for _, f in hour_of_day_features()])
+    """``(n, 2)``: hour_sin, hour_cos of every bar, vectorised."""
+    return _by_slot(hour_of_day_features(), _minute_starts(), _minutes_of_day(columns))
 
 
 def day_of_week(columns: BarColumns) -> Floats:
-    """``(n, 2)``: dow_sin, dow_cos of every bar."""
-    return np.column_stack([run_over_columns(f, columns) for _, f in day_of_week_features()])
+    """``(n, 2)``: dow_sin, dow_cos of every bar, vectorised."""
+    weekdays = (columns.ts_open // NS_PER_DAY + EPOCH_WEEKDAY) % 7
+    weekday_starts = ((np.arange(7, dtype=np.int64) - EPOCH_WEEKDAY) % 7) * NS_PER_DAY
+    return _by_slot(day_of_week_features(), weekday_starts, weekdays)
 
 
 def session(columns: BarColumns) -> Floats:
-    """``(n, 3)``: session_asia, session_europe, session_us of every bar (1.0 / 0.0)."""
-    return np.column_stack([run_over_columns(f, columns) for _, f in session_features()])
+    """``(n, 3)``: session_asia, session_europe, session_us of every bar (1.0 / 0.0),
+    vectorised."""
+    return _by_slot(session_features(), _minute_starts(), _minutes_of_day(columns))
+
+
+def _by_slot(features: Sequence[tuple[str, BarFeature]], slot_starts: Ints, slots: Ints) -> Floats:
+    """``(n, k)``: the features, which depend on the bar's slot alone (its minute of the day,
+    its weekday), evaluated once per slot — at ``slot_starts`` — and looked up for every bar
+    by its slot. The values are the definition's own, bit for bit."""
+    table = np.array(
+        [
+            [f.update(ts, NAN, NAN, NAN, NAN, NAN) for _, f in features]
+            for ts in slot_starts.tolist()
+        ],
+        dtype=np.float64,
+    ).reshape(len(slot_starts), len(features))
+    return table[slots]
+
+
+def _minute_starts() -> Ints:
+    """A timestamp in each minute of the day, 00:00 to 23:59 (on 1970-01-01)."""
+    return np.arange(MINUTES_PER_DAY, dtype=np.int64) * NS_PER_MINUTE
+
+
+def _minutes_of_day(columns: BarColumns) -> Ints:
+    """:func:`minute_of_day` of every bar."""
+    return (columns.ts_open // NS_PER_MINUTE) % MINUTES_PER_DAY

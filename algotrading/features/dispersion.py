@@ -1,6 +1,6 @@
 """How much the market is moving and trading: realised volatility, ATR and the high-low range
 as fractions of price, and the volume z-score. Each is one incremental class (the definition)
-and a batch function that runs it over whole columns.
+and a vectorised batch function over whole columns, tested equal to the class looped over them.
 """
 
 from __future__ import annotations
@@ -8,13 +8,17 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+
 from algotrading.data.columns import BarColumns
-from algotrading.features.bar_feature import (
-    NAN,
-    Floats,
-    check_window,
-    mean_and_population_std,
-    run_over_columns,
+from algotrading.features.bar_feature import NAN, Floats, check_window, mean_and_population_std
+from algotrading.features.rolling_arrays import (
+    after_warmup,
+    trailing_max,
+    trailing_min,
+    trailing_offset_and_std,
+    wilder_smoothing,
+    z_scores,
 )
 from algotrading.features.volatility import RollingAtr
 
@@ -110,20 +114,36 @@ class VolumeZ:
 
 
 def realised_volatility(columns: BarColumns, window: int) -> Floats:
-    """:class:`RealisedVolatility` over whole columns."""
-    return run_over_columns(RealisedVolatility(window), columns)
+    """:class:`RealisedVolatility` over whole columns, vectorised."""
+    RealisedVolatility(window)  # checks the argument as the definition does
+    close = columns.close
+    _, std = trailing_offset_and_std(np.log(close[1:] / close[:-1]), window)
+    return after_warmup(std, len(close))
 
 
 def atr_ratio(columns: BarColumns, period: int) -> Floats:
-    """:class:`AtrRatio` over whole columns."""
-    return run_over_columns(AtrRatio(period), columns)
+    """:class:`AtrRatio` over whole columns, vectorised: the same true ranges, first mean and
+    Wilder's smoothing."""
+    AtrRatio(period)
+    high, low, close = columns.high, columns.low, columns.close
+    true_range = high - low
+    previous = close[:-1]
+    np.maximum(true_range[1:], np.abs(high[1:] - previous), out=true_range[1:])
+    np.maximum(true_range[1:], np.abs(low[1:] - previous), out=true_range[1:])
+    return wilder_smoothing(true_range, period) / close
 
 
 def range_width(columns: BarColumns, window: int) -> Floats:
-    """:class:`RangeWidth` over whole columns."""
-    return run_over_columns(RangeWidth(window), columns)
+    """:class:`RangeWidth` over whole columns, vectorised."""
+    RangeWidth(window)
+    width = trailing_max(columns.high, window) - trailing_min(columns.low, window)
+    return after_warmup(width / columns.close[window - 1 :], len(columns))
 
 
 def volume_z(columns: BarColumns, window: int) -> Floats:
-    """:class:`VolumeZ` over whole columns."""
-    return run_over_columns(VolumeZ(window), columns)
+    """:class:`VolumeZ` over whole columns, vectorised (a missing volume counts as 0.0, a flat
+    window gives 0.0)."""
+    VolumeZ(window)
+    volume = columns.volume
+    offset, std = trailing_offset_and_std(np.where(np.isfinite(volume), volume, 0.0), window)
+    return after_warmup(z_scores(offset, std), len(volume))

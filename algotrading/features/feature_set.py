@@ -2,10 +2,12 @@
 into one table for training (:meth:`FeatureSet.batch`) and one vector per bar live
 (:meth:`FeatureSet.stream`).
 
-Both forms build fresh feature objects from the same specs and feed them the same bar fields
-in the same order, so a model sees identical numbers in training and in trading. ``warmup`` is
-the number of leading rows with a NaN: training cuts them off, and the stream answers ``None``
-for exactly those bars.
+The stream feeds fresh incremental feature objects — the definitions — one bar at a time. The
+batch computes each family's columns with its vectorised form, which is tested against those
+same objects looped over the columns (:meth:`FeatureSet.batch_reference`) to 1e-9 with the same
+NaN rows, so a model sees the same numbers in training and in trading. ``warmup`` is the number
+of leading rows with a NaN: training cuts them off, and the stream answers ``None`` for exactly
+those bars.
 """
 
 from __future__ import annotations
@@ -101,7 +103,20 @@ class FeatureSet:
         return tuple(name for name, _ in columns), [feature for _, feature in columns]
 
     def batch(self, columns: BarColumns) -> Floats:
-        """``(len(columns), len(names))`` float64, one row per bar, NaN in the warm-up rows."""
+        """``(len(columns), len(names))`` float64, one row per bar, NaN in the warm-up rows;
+        vectorised (a million bars of the default set in well under a second)."""
+        table = np.empty((len(columns), len(self.names)), dtype=np.float64)
+        start = 0
+        for name, args in self._parsed:
+            values = FAMILIES[name].compute(columns, args)
+            stop = start + values.shape[1]
+            table[:, start:stop] = values
+            start = stop
+        return table
+
+    def batch_reference(self, columns: BarColumns) -> Floats:
+        """:meth:`batch` by the definition: fresh incremental objects fed every row in order.
+        Slow (a Python call per bar and column); what the vectorised forms are tested against."""
         _, features = self._fresh()
         lists = bar_lists(columns)
         table = np.empty((len(columns), len(features)), dtype=np.float64)

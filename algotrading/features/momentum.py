@@ -1,6 +1,7 @@
 """Momentum features — which way and how strongly price has been moving: log returns, Wilder's
-RSI, and the MACD histogram. Each is one incremental class (the definition) and a batch
-function that runs it over whole columns (see :mod:`algotrading.features.bar_feature`).
+RSI, and the MACD histogram. Each is one incremental class (the definition) and a vectorised
+batch function over whole columns, tested equal to the class looped over them (see
+:mod:`algotrading.features.bar_feature`).
 
 All are scale free (a return, a bounded oscillator, a difference of averages divided by price),
 so one model can read EUR/USD at 1.1 and an index at 18000.
@@ -11,9 +12,12 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+
 from algotrading.data.columns import BarColumns
-from algotrading.features.bar_feature import NAN, Floats, check_window, run_over_columns
+from algotrading.features.bar_feature import NAN, Floats, check_window
 from algotrading.features.moving_average import RollingEma
+from algotrading.features.rolling_arrays import after_warmup, ema_filter, wilder_smoothing
 
 
 class LogReturn:
@@ -122,15 +126,31 @@ class MacdHistogram:
 
 
 def log_returns(columns: BarColumns, horizon: int) -> Floats:
-    """:class:`LogReturn` over whole columns."""
-    return run_over_columns(LogReturn(horizon), columns)
+    """:class:`LogReturn` over whole columns, vectorised."""
+    LogReturn(horizon)  # checks the argument as the definition does
+    close = columns.close
+    earlier = close[: max(len(close) - horizon, 0)]
+    return after_warmup(np.log(close[horizon:] / earlier), len(close))
 
 
 def rsi(columns: BarColumns, period: int) -> Floats:
-    """:class:`Rsi` over whole columns."""
-    return run_over_columns(Rsi(period), columns)
+    """:class:`Rsi` over whole columns, vectorised: the same first means and Wilder's smoothing
+    of the gains and losses, and the same 50 / 100 where the average loss is exactly zero."""
+    Rsi(period)
+    change = np.diff(columns.close)
+    avg_gain = wilder_smoothing(np.maximum(change, 0.0), period)[period - 1 :]
+    avg_loss = wilder_smoothing(np.maximum(-change, 0.0), period)[period - 1 :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+    no_loss = avg_loss == 0.0
+    values[no_loss] = np.where(avg_gain[no_loss] == 0.0, 50.0, 100.0)
+    return after_warmup(values, len(columns))
 
 
 def macd_histogram(columns: BarColumns, fast: int, slow: int, signal: int) -> Floats:
-    """:class:`MacdHistogram` over whole columns."""
-    return run_over_columns(MacdHistogram(fast, slow, signal), columns)
+    """:class:`MacdHistogram` over whole columns, vectorised (the EMAs as linear filters)."""
+    warmup = MacdHistogram(fast, slow, signal).warmup
+    close = columns.close
+    line = ema_filter(close, fast) - ema_filter(close, slow)
+    histogram = line - ema_filter(line, signal)
+    return after_warmup(histogram[warmup:] / close[warmup:], len(close))

@@ -1,25 +1,30 @@
 """Where the close sits relative to recent prices: its distance from the moving average, its
 Bollinger z-score, and its position inside the recent high-low range. Each is one incremental
-class (the definition) and a batch function that runs it over whole columns.
+class (the definition) and a vectorised batch function over whole columns, tested equal to the
+class looped over them.
 
 Windows are short (tens of bars), so each update recomputes its window directly (``fsum``,
-``max``/``min``) rather than keeping running sums: exact, with no drift to reason about, and
-the same in batch and live because it is the same code.
+``max``/``min``) rather than keeping running sums: exact, with no drift to reason about. The
+batch forms recompute every window too (:mod:`~algotrading.features.rolling_arrays`).
 """
 
 from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 from algotrading.data.columns import BarColumns
-from algotrading.features.bar_feature import (
-    NAN,
-    Floats,
-    check_window,
-    mean_and_population_std,
-    run_over_columns,
-)
+from algotrading.features.bar_feature import NAN, Floats, check_window, mean_and_population_std
 from algotrading.features.moving_average import RollingSma
+from algotrading.features.rolling_arrays import (
+    after_warmup,
+    trailing_max,
+    trailing_mean,
+    trailing_min,
+    trailing_offset_and_std,
+    z_scores,
+)
 
 
 class MaDistance:
@@ -89,15 +94,26 @@ class RangePosition:
 
 
 def ma_distance(columns: BarColumns, window: int) -> Floats:
-    """:class:`MaDistance` over whole columns."""
-    return run_over_columns(MaDistance(window), columns)
+    """:class:`MaDistance` over whole columns, vectorised."""
+    MaDistance(window)  # checks the argument as the definition does
+    close = columns.close
+    return after_warmup(close[window - 1 :] / trailing_mean(close, window) - 1.0, len(close))
 
 
 def bollinger_z(columns: BarColumns, window: int) -> Floats:
-    """:class:`BollingerZ` over whole columns."""
-    return run_over_columns(BollingerZ(window), columns)
+    """:class:`BollingerZ` over whole columns, vectorised (a flat window gives 0.0)."""
+    BollingerZ(window)
+    offset, std = trailing_offset_and_std(columns.close, window)
+    return after_warmup(z_scores(offset, std), len(columns))
 
 
 def range_position(columns: BarColumns, window: int) -> Floats:
-    """:class:`RangePosition` over whole columns."""
-    return run_over_columns(RangePosition(window), columns)
+    """:class:`RangePosition` over whole columns, vectorised (a zero range gives 0.5)."""
+    RangePosition(window)
+    highest, lowest = trailing_max(columns.high, window), trailing_min(columns.low, window)
+    width = highest - lowest
+    zero = highest == lowest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        position = (columns.close[window - 1 :] - lowest) / width
+    position[zero] = 0.5
+    return after_warmup(position, len(columns))

@@ -73,6 +73,49 @@ def synthetic_bars(n: int, seed: int) -> BarColumns:
     )
 
 
+def fx_bars(n: int, seed: int) -> BarColumns:
+    """Hourly EUR/USD-like bars from 2024-01-01: 1.1 and a random walk of a few pips an hour,
+    five decimals, lognormal volumes."""
+    rng = np.random.default_rng(seed)
+    close = np.round(1.1 + np.cumsum(rng.normal(0.0, 3e-4, n)), 5)
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    high = np.round(np.maximum(open_, close) + np.abs(rng.normal(0.0, 2e-4, n)), 5)
+    low = np.round(np.minimum(open_, close) - np.abs(rng.normal(0.0, 2e-4, n)), 5)
+    return BarColumns(
+        instrument="EUR_USD",
+        interval_ns=60 * MINUTE_NS,
+        ts_open=MONDAY_2024_01_01_NS + 60 * MINUTE_NS * np.arange(n, dtype=np.int64),
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=np.round(rng.lognormal(6.0, 0.8, n)),
+    )
+
+
+def quiet_bars(n: int, seed: int) -> BarColumns:
+    """A market that mostly does not move: the close at 1.1 steps by one pip on about one bar
+    in twenty, most bars have zero range, and volume is mostly zero (a few NaN) — windows that
+    are flat, or flat but for one pip, where a z-score is most sensitive to rounding."""
+    rng = np.random.default_rng(seed)
+    steps = np.where(rng.random(n) < 0.05, rng.choice([-1e-5, 1e-5], n), 0.0)
+    close = np.round(1.1 + np.cumsum(steps), 5)
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    wick = np.where(rng.random(n) < 0.1, 1e-5, 0.0)
+    volume = np.where(rng.random(n) < 0.1, np.round(rng.lognormal(3.0, 1.0, n)), 0.0)
+    volume[rng.choice(np.arange(n), size=10, replace=False)] = np.nan
+    return BarColumns(
+        instrument="EUR_USD",
+        interval_ns=MINUTE_NS,
+        ts_open=MONDAY_2024_01_01_NS + MINUTE_NS * np.arange(n, dtype=np.int64),
+        open=open_,
+        high=np.round(np.maximum(open_, close) + wick, 5),
+        low=np.minimum(open_, close),
+        close=close,
+        volume=volume,
+    )
+
+
 def head(columns: BarColumns, m: int) -> BarColumns:
     """The first ``m`` bars of ``columns``."""
     return BarColumns(
@@ -100,3 +143,18 @@ def make_columns() -> MakeColumns:
 @pytest.fixture
 def first_bars() -> SliceColumns:
     return head
+
+
+@pytest.fixture(scope="session")
+def fx_20000() -> BarColumns:
+    return fx_bars(20_000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def quiet_20000() -> BarColumns:
+    return quiet_bars(20_000, seed=5)
+
+
+@pytest.fixture
+def make_fx_bars() -> Callable[[int, int], BarColumns]:
+    return fx_bars

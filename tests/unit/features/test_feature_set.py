@@ -1,23 +1,21 @@
 """The feature library's promises: batch and live give the same numbers, the declared warm-up
 is exactly the NaN rows, nothing looks ahead, the values are the textbook ones, and a bad spec
-is refused with a message that says which."""
+is refused with a message that says which. The batch promises are checked for both batch
+forms: the vectorised one (``batch``) and the definition looped (``batch_reference``)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from algotrading.data.columns import BarColumns
-from algotrading.features.calendar import session
-from algotrading.features.dispersion import range_width, volume_z
 from algotrading.features.feature_set import DEFAULT_FEATURES, FeatureSet, parse_spec
 from algotrading.features.library import FAMILIES
-from algotrading.features.momentum import log_returns, rsi
-from algotrading.features.price_location import bollinger_z, range_position
 
 OTHER_SPECS = (
     "returns(3)",
@@ -39,6 +37,13 @@ OTHER_SPECS = (
 )
 
 
+BATCH_FORMS = ("batch", "batch_reference")
+
+
+def batch_form(features: FeatureSet, form: str) -> Callable[[BarColumns], np.ndarray]:
+    return getattr(features, form)
+
+
 def stream_table(features: FeatureSet, columns: BarColumns) -> list[np.ndarray | None]:
     stream = features.stream()
     return [stream.update(bar) for bar in columns.bars()]
@@ -52,10 +57,11 @@ def leading_nan_rows(table: np.ndarray) -> int:
 # --- batch and live agree; warm-up is exact ----------------------------------------------------
 
 
+@pytest.mark.parametrize("form", BATCH_FORMS)
 @pytest.mark.parametrize("spec", [*DEFAULT_FEATURES, *OTHER_SPECS])
-def test_batch_and_stream_agree_and_warmup_is_the_nan_rows(spec, bars):
+def test_batch_and_stream_agree_and_warmup_is_the_nan_rows(spec, form, bars):
     features = FeatureSet([spec])
-    table = features.batch(bars)
+    table = batch_form(features, form)(bars)
     streamed = stream_table(features, bars)
 
     assert table.shape == (len(bars), len(features.names))
@@ -70,9 +76,10 @@ def test_batch_and_stream_agree_and_warmup_is_the_nan_rows(spec, bars):
     assert sum(vector is None for vector in streamed) == features.warmup
 
 
-def test_default_set_agrees_as_a_whole(bars):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_default_set_agrees_as_a_whole(form, bars):
     features = FeatureSet(DEFAULT_FEATURES)
-    table = features.batch(bars)
+    table = batch_form(features, form)(bars)
     streamed = stream_table(features, bars)
 
     assert features.warmup == 49  # ma_distance(50)
@@ -119,26 +126,29 @@ def test_names_and_warmups_of_the_default_set():
     }
 
 
-def test_empty_and_short_inputs(make_columns):
-    features = FeatureSet(DEFAULT_FEATURES)
-    assert features.batch(make_columns([])).shape == (0, 16)
-    short = features.batch(make_columns([1.0, 1.1, 1.2]))
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_empty_and_short_inputs(form, make_columns):
+    batch = batch_form(FeatureSet(DEFAULT_FEATURES), form)
+    assert batch(make_columns([])).shape == (0, 16)
+    short = batch(make_columns([1.0, 1.1, 1.2]))
     assert short.shape == (3, 16)
     assert np.isnan(short).any(axis=1).all()
-    assert FeatureSet([]).batch(make_columns([1.0])).shape == (1, 0)
+    assert batch_form(FeatureSet([]), form)(make_columns([1.0])).shape == (1, 0)
 
 
 # --- no look-ahead -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("form", BATCH_FORMS)
 @pytest.mark.parametrize("m", [1, 13, 49, 50, 1000, 3199])
-def test_a_prefix_gives_the_same_rows(m, bars, first_bars):
-    features = FeatureSet([*DEFAULT_FEATURES, "range(20)", "volume_z(20)"])
-    whole = features.batch(bars)
-    np.testing.assert_array_equal(features.batch(first_bars(bars, m)), whole[:m])
+def test_a_prefix_gives_the_same_rows(m, form, bars, first_bars):
+    batch = batch_form(FeatureSet([*DEFAULT_FEATURES, "range(20)", "volume_z(20)"]), form)
+    whole = batch(bars)
+    np.testing.assert_array_equal(batch(first_bars(bars, m)), whole[:m])
 
 
-def test_changing_later_bars_changes_nothing_before(bars):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_changing_later_bars_changes_nothing_before(form, bars):
     features = FeatureSet([*DEFAULT_FEATURES, "range(20)", "volume_z(20)"])
     t = 1500
     rng = np.random.default_rng(5)
@@ -154,7 +164,8 @@ def test_changing_later_bars_changes_nothing_before(bars):
             for name in ("open", "high", "low", "close", "volume")
         },
     )
-    before, after = features.batch(bars), features.batch(changed)
+    batch = batch_form(features, form)
+    before, after = batch(bars), batch(changed)
     np.testing.assert_array_equal(after[: t + 1], before[: t + 1])
     assert not np.allclose(after[t + 1 :], before[t + 1 :])
 
@@ -162,47 +173,69 @@ def test_changing_later_bars_changes_nothing_before(bars):
 # --- the values are the textbook ones ----------------------------------------------------------
 
 
-def test_returns_by_hand(make_columns):
+def computed(spec: str, columns: BarColumns, form: str) -> np.ndarray:
+    """The columns of ``spec`` over ``columns`` by one batch form; ``(n,)`` for one column."""
+    table = batch_form(FeatureSet([spec]), form)(columns)
+    return table[:, 0] if table.shape[1] == 1 else table
+
+
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_returns_by_hand(form, make_columns):
     columns = make_columns([1.0, 2.0, 4.0, 1.0])
     np.testing.assert_allclose(
-        log_returns(columns, 1), [np.nan, math.log(2), math.log(2), math.log(0.25)]
+        computed("returns(1)", columns, form), [np.nan, math.log(2), math.log(2), math.log(0.25)]
     )
     np.testing.assert_allclose(
-        log_returns(columns, 2), [np.nan, np.nan, math.log(4), math.log(0.5)]
+        computed("returns(2)", columns, form), [np.nan, np.nan, math.log(4), math.log(0.5)]
     )
 
 
-def test_rsi_by_hand(make_columns):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_rsi_by_hand(form, make_columns):
     # changes +1, -0.5, +1: first averages gain 0.5, loss 0.25 (RS 2); then Wilder's smoothing
     # gain (0.5 + 1) / 2 = 0.75, loss (0.25 + 0) / 2 = 0.125 (RS 6)
-    values = rsi(make_columns([1.0, 2.0, 1.5, 2.5]), 2)
+    values = computed("rsi(2)", make_columns([1.0, 2.0, 1.5, 2.5]), form)
     np.testing.assert_allclose(values, [np.nan, np.nan, 100 - 100 / 3, 100 - 100 / 7])
-    assert rsi(make_columns([1.0, 1.1, 1.2, 1.3]), 2)[-1] == 100.0  # no losses
-    assert rsi(make_columns([1.0, 0.9, 0.8, 0.7]), 2)[-1] == 0.0  # no gains
-    assert rsi(make_columns([1.2] * 5), 2)[-1] == 50.0  # flat
+    assert computed("rsi(2)", make_columns([1.0, 1.1, 1.2, 1.3]), form)[-1] == 100.0  # no losses
+    assert computed("rsi(2)", make_columns([1.0, 0.9, 0.8, 0.7]), form)[-1] == 0.0  # no gains
+    assert computed("rsi(2)", make_columns([1.2] * 5), form)[-1] == 50.0  # flat
+    assert computed("rsi(1)", make_columns([1.0, 1.1, 1.1, 1.0]), form).tolist()[1:] == [
+        100.0,
+        50.0,
+        0.0,
+    ]
 
 
-def test_range_position_and_range_by_hand(make_columns):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_range_position_and_range_by_hand(form, make_columns):
     columns = make_columns(
         closes=[10.0, 11.0, 12.0, 9.0, 9.0],
         highs=[10.5, 12.0, 13.0, 10.0, 9.0],
         lows=[9.5, 10.0, 11.0, 8.0, 9.0],
     )
     # windows of 3: [9.5, 13] -> (12 - 9.5) / 3.5; [8, 13] -> 1 / 5; [8, 13] -> 1 / 5
-    np.testing.assert_allclose(range_position(columns, 3), [np.nan, np.nan, 2.5 / 3.5, 0.2, 0.2])
-    np.testing.assert_allclose(range_width(columns, 3), [np.nan, np.nan, 3.5 / 12, 5 / 9, 5 / 9])
-    assert range_position(make_columns([1.5, 1.5, 1.5]), 2).tolist()[1:] == [0.5, 0.5]
+    np.testing.assert_allclose(
+        computed("range_position(3)", columns, form), [np.nan, np.nan, 2.5 / 3.5, 0.2, 0.2]
+    )
+    np.testing.assert_allclose(
+        computed("range(3)", columns, form), [np.nan, np.nan, 3.5 / 12, 5 / 9, 5 / 9]
+    )
+    flat = make_columns([1.5, 1.5, 1.5])
+    assert computed("range_position(2)", flat, form).tolist()[1:] == [0.5, 0.5]
 
 
-def test_flat_windows_give_zero_not_noise(make_columns):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_flat_windows_give_zero_not_noise(form, make_columns):
     flat = make_columns([0.1] * 6, volumes=[0.0, 0.0, 0.0, 3.0, 3.0, np.nan])
-    assert bollinger_z(flat, 3).tolist()[2:] == [0.0] * 4
+    assert computed("bollinger_z(3)", flat, form).tolist()[2:] == [0.0] * 4
+    assert computed("volatility(2)", flat, form).tolist()[2:] == [0.0] * 4
     # volumes 0,0,0 then 0,0,3 then 0,3,3 then 3,3,0 (a missing volume counts as 0)
-    z = volume_z(flat, 3)
+    z = computed("volume_z(3)", flat, form)
     assert z[2] == 0.0
     np.testing.assert_allclose(z[3:], [math.sqrt(2), 1 / math.sqrt(2), -math.sqrt(2)])
 
 
+@pytest.mark.parametrize("form", BATCH_FORMS)
 @pytest.mark.parametrize(
     ("hh_mm", "asia", "europe", "us"),
     [
@@ -220,17 +253,18 @@ def test_flat_windows_give_zero_not_noise(make_columns):
         ("23:00", 1, 0, 0),
     ],
 )
-def test_session_flags_by_utc_hour(hh_mm, asia, europe, us, make_columns):
+def test_session_flags_by_utc_hour(hh_mm, asia, europe, us, form, make_columns):
     ts = pd.Timestamp(f"2024-03-05 {hh_mm}", tz="UTC").value
-    flags = session(make_columns([1.0], ts_open=[ts]))
+    flags = computed("session", make_columns([1.0], ts_open=[ts]), form)
     assert flags.tolist() == [[asia, europe, us]]
 
 
-def test_hour_and_weekday_encodings(make_columns):
+@pytest.mark.parametrize("form", BATCH_FORMS)
+def test_hour_and_weekday_encodings(form, make_columns):
     times = ["2024-01-01 00:00", "2024-01-01 06:00", "2024-01-03 18:30", "2024-01-07 12:00"]
     ts_open = [pd.Timestamp(t, tz="UTC").value for t in times]
     features = FeatureSet(["hour_of_day", "day_of_week"])
-    table = features.batch(make_columns([1.0] * 4, ts_open=ts_open))
+    table = batch_form(features, form)(make_columns([1.0] * 4, ts_open=ts_open))
     hours = np.array([0.0, 6.0, 18.5, 12.0])
     weekdays = np.array([0, 0, 2, 6])  # Monday, Monday, Wednesday, Sunday
     expected = np.column_stack(
@@ -279,12 +313,13 @@ def _pandas_reference(spec: str, bars: BarColumns) -> pd.Series:
     raise AssertionError(spec)
 
 
+@pytest.mark.parametrize("form", BATCH_FORMS)
 @pytest.mark.parametrize(
     "spec",
     ["volatility(20)", "rsi(14)", "atr(14)", "macd(12,26,9)", "bollinger_z(20)", "ma_distance(50)"],
 )
-def test_matches_an_independent_pandas_formula(spec, bars):
-    ours = FeatureSet([spec]).batch(bars)[:, 0]
+def test_matches_an_independent_pandas_formula(spec, form, bars):
+    ours = batch_form(FeatureSet([spec]), form)(bars)[:, 0]
     reference = _pandas_reference(spec, bars).to_numpy()
     # where pandas divides by a flat window (0/0 or a rounding residue) our rule is the answer
     flat = pd.Series(bars.close).rolling(20).std(ddof=0).to_numpy() < 1e-12
