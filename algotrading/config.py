@@ -90,8 +90,20 @@ class FinancingRateConfig(_Schema, frozen=True):
     short: float = 0.0
 
 
+class OandaConfig(_Schema, frozen=True):
+    """The OANDA v20 venue (token: ALGOTRADING_OANDA_TOKEN, never in YAML)."""
+
+    environment: str = "practice"  # practice | live | custom (rest_url + stream_url)
+    rest_url: str = ""  # custom: e.g. http://127.0.0.1:8765 (the sim-exchange server)
+    stream_url: str = ""  # custom: the stream host ("" = rest_url)
+    account_id: str = ""  # "" = the first account the token sees
+    requests_per_second: float = 100.0
+    timeout_seconds: float = 10.0
+
+
 class VenueConfig(_Schema, frozen=True):
-    kind: str = "simulated"
+    kind: str = "simulated"  # simulated (in-process) | oanda (v20 over HTTP)
+    oanda: OandaConfig = OandaConfig()
     costs: CostConfig = CostConfig()
     latency: LatencyConfig = LatencyConfig()
     financing: dict[str, FinancingRateConfig] = msgspec.field(default_factory=dict)
@@ -441,8 +453,13 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         fail("system.yaml", "feed.speed", "expected a number > 0")
     if system.account.initial_cash <= 0:
         fail("system.yaml", "account.initial_cash", "expected a number > 0")
-    if system.venue.kind != "simulated":
-        fail("system.yaml", "venue.kind", f"expected 'simulated', got {system.venue.kind!r}")
+    if system.venue.kind not in ("simulated", "oanda"):
+        fail("system.yaml", "venue.kind", f"expected simulated or oanda, got {system.venue.kind!r}")
+    oanda = system.venue.oanda
+    if oanda.environment not in ("practice", "live", "custom"):
+        fail("system.yaml", "venue.oanda.environment", "expected practice, live or custom")
+    if oanda.environment == "custom" and not oanda.rest_url.startswith(("http://", "https://")):
+        fail("system.yaml", "venue.oanda.rest_url", "a custom environment needs an http(s) URL")
     venue = system.venue
     for key in ("spread_pips", "slippage_pips", "commission_per_unit", "commission_bps"):
         if getattr(venue.costs, key) < 0:

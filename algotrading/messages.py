@@ -148,6 +148,8 @@ class OrderIntent(Message, frozen=True, kw_only=True):
     trailing_stop: float | None = None
     reason: str = ""
     exec_id: str = ""  # the execution-algorithm parent this child order belongs to
+    # Only ever reduces the position: cut to what is held when it trades, cancelled if flat.
+    reduce_only: bool = False
 
     def approved(self, ts: int) -> ApprovedOrder:
         return ApprovedOrder(ts_event=ts, intent=self)
@@ -192,6 +194,8 @@ class Order(Message, frozen=True, kw_only=True):
     take_profit: float | None = None
     trailing_stop: float | None = None
     exec_id: str = ""  # the execution-algorithm parent this child order belongs to
+    # Only ever reduces the position: cut to what is held when it trades, cancelled if flat.
+    reduce_only: bool = False
 
 
 class SubmitOrder(Message, frozen=True, kw_only=True):
@@ -328,6 +332,14 @@ class Command(Message, frozen=True, kw_only=True):
     request_id: str = ""
 
 
+class VenueEvent(Message, frozen=True, kw_only=True):
+    """An event as a venue reported it (an OANDA transaction, a heartbeat): journaled as it came,
+    turned into order events by the venue's adapter."""
+
+    venue: str
+    payload: dict[str, Any]
+
+
 class ActorFailed(Message, frozen=True, kw_only=True):
     actor: str
     error: str
@@ -364,6 +376,7 @@ AnyMessage = (
     | Alert
     | Command
     | ActorFailed
+    | VenueEvent
 )
 
 MARKET_DATA = (Quote, Trade, Bar)

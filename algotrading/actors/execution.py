@@ -13,6 +13,7 @@ from algotrading.messages import (
     OrderCancelled,
     OrderDenied,
     OrderIntent,
+    OrderModified,
     OrderRejected,
     Timer,
 )
@@ -38,10 +39,14 @@ class ExecutionActor(Actor):
 
     async def on_order_intent(self, msg: OrderIntent) -> None:
         children = self.engine.submit(msg, msg.ts_event)
-        if len(children) > 1 or children[0] is not msg:
-            parent = children[0].exec_id
+        if not children:
+            self.log.info("algo_queued", instrument=msg.instrument, quantity=msg.quantity)
+        elif children[0] is not msg:
             self.log.info(
-                "algo_started", exec_id=parent, instrument=msg.instrument, quantity=msg.quantity
+                "algo_started",
+                exec_id=children[0].exec_id,
+                instrument=msg.instrument,
+                quantity=msg.quantity,
             )
         await self._send_all(children)
 
@@ -61,10 +66,17 @@ class ExecutionActor(Actor):
     async def on_order_denied(self, msg: OrderDenied) -> None:
         if msg.intent.exec_id:
             self.log.warning("algo_ended", exec_id=msg.intent.exec_id, reason=msg.code)
-            self.engine.on_denied(msg.intent, msg.code)
+            await self._send_all(self.engine.on_denied(msg.intent, msg.code, msg.ts_event))
 
     async def on_order_rejected(self, msg: OrderRejected) -> None:
-        self.engine.on_child_ended(msg.client_order_id, msg.code)
+        await self._send_all(
+            self.engine.on_child_ended(msg.client_order_id, msg.code, msg.ts_event)
+        )
 
     async def on_order_cancelled(self, msg: OrderCancelled) -> None:
-        self.engine.on_child_ended(msg.client_order_id, "cancelled")
+        await self._send_all(
+            self.engine.on_child_ended(msg.client_order_id, "cancelled", msg.ts_event)
+        )
+
+    async def on_order_modified(self, msg: OrderModified) -> None:
+        self.engine.on_modified(msg.order.client_order_id, msg.order.quantity)

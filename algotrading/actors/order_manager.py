@@ -93,6 +93,7 @@ class OrderManagerActor(Actor):
                 take_profit=intent.take_profit,
                 trailing_stop=intent.trailing_stop,
                 exec_id=intent.exec_id,
+                reduce_only=intent.reduce_only,
             )
         )
 

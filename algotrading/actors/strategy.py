@@ -113,7 +113,7 @@ class StrategyActor(Actor):
             reason=decision.reason,
         )
         levels = decision.levels
-        for i, (side, quantity) in enumerate(orders):
+        for i, (side, quantity, reduce_only) in enumerate(orders):
             opening = levels is not None and i == len(orders) - 1
             await self.send(
                 OrderIntent(
@@ -126,6 +126,7 @@ class StrategyActor(Actor):
                     take_profit=levels.take_profit if opening and levels else None,
                     trailing_stop=levels.trailing_distance if opening and levels else None,
                     reason=f"{decision.reason}: target {decision.target:g}",
+                    reduce_only=reduce_only,
                 )
             )
 

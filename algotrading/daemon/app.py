@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,13 +20,16 @@ from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
 from algotrading.daemon.wiring import Session, build_session
-from algotrading.data.instruments import normalize_symbol
+from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.log import get_logger
 from algotrading.messages import Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.store import StateStore
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
+
+if TYPE_CHECKING:
+    from algotrading.adapters.oanda.connect import OandaAccount
 
 DB_NAME = "algotrading.sqlite"
 
@@ -88,6 +92,12 @@ async def run_daemon(
     instruments = {s: config.instrument(s) for s in symbols}
     start_ns = parse_utc(feed.start)
     clock = ReplayClock(start_ns, speed if speed is not None else feed.speed)
+    broker = None
+    if config.system.venue.kind == "oanda":  # v20 over HTTP: OANDA, or the sim-exchange server
+        from algotrading.adapters.oanda.connect import open_account
+
+        broker = await open_account(config.system.venue.oanda)
+        clock = ReplayClock(time.time_ns(), 1.0)  # the broker's prices come in real time
 
     store = StateStore.open(state_dir / DB_NAME)
     session_id = f"p{clock.wall_start_ns // 1_000_000:x}"
@@ -106,6 +116,8 @@ async def run_daemon(
             account_every_ns=10**9,
             ledger=Ledger(retain=False),
             state_db=state_dir / DB_NAME,
+            venue=_broker_venue(broker, instruments),
+            venue_positions=broker.positions if broker is not None else None,
         )
         runtime = LiveRuntime(
             session.graph,
@@ -119,7 +131,10 @@ async def run_daemon(
         def open_feed() -> AsyncIterator[Message]:
             return paced(market_data(config, start_ns), clock)
 
-        runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
+        if broker is None:
+            runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
+        else:
+            _add_broker_sources(runtime, broker, symbols)
         runtime.add_source(Source("clock", lambda: ticks(clock, 0.25), "bar_builder"))
         control = control or Control()
         control.journal = store
@@ -153,6 +168,8 @@ async def run_daemon(
             store.end_session(time.time_ns(), reason)
         finally:
             store.close()
+            if broker is not None:
+                await broker.client.close()
     assert session is not None
     assert runtime is not None
     ledger = session.ledger
@@ -163,10 +180,49 @@ async def run_daemon(
         orders=ledger.n_orders,
         fills=ledger.n_fills,
         equity=ledger.last_account.equity if ledger.last_account else None,
-        positions={s: session.exchange.position(s).quantity for s in symbols},
-        open_orders=len(list(session.exchange.working_orders())),
+        positions=_positions(session, runtime, symbols, broker is not None),
+        open_orders=_open_orders(session, runtime, broker is not None),
         trading_state=str(session.switch.state),
     )
+
+
+def _broker_venue(broker: OandaAccount | None, instruments: dict[str, InstrumentSpec]) -> Any:
+    if broker is None:
+        return None
+    from algotrading.adapters.oanda.venue import OandaVenueActor
+
+    return lambda: OandaVenueActor(
+        client=broker.client, instruments=instruments, sent=broker.sent, currency=broker.currency
+    )
+
+
+def _add_broker_sources(runtime: LiveRuntime, broker: OandaAccount, symbols: list[str]) -> None:
+    """Prices to the feed, transactions to the venue: both streams, reconnecting."""
+    from algotrading.adapters.oanda.streams import price_quotes, transaction_events
+
+    runtime.add_source(Source("market_data", lambda: price_quotes(broker.client, symbols), "feed"))
+    runtime.add_source(
+        Source(
+            "venue_stream",
+            lambda: transaction_events(broker.client, lambda: broker.sent.last_id),
+            "venue",
+        )
+    )
+
+
+def _positions(
+    session: Session, runtime: LiveRuntime, symbols: list[str], broker: bool
+) -> dict[str, float]:
+    if not broker:
+        return {s: session.exchange.position(s).quantity for s in symbols}
+    book = runtime.actor("order_manager").book  # type: ignore[attr-defined]
+    return {s: book[s].quantity if s in book else 0.0 for s in symbols}
+
+
+def _open_orders(session: Session, runtime: LiveRuntime, broker: bool) -> int:
+    if not broker:
+        return len(list(session.exchange.working_orders()))
+    return len(runtime.actor("order_manager").open_orders())  # type: ignore[attr-defined]
 
 
 def _retraining(

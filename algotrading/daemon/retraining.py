@@ -74,10 +74,12 @@ class Retrainer:
                     process.communicate(), self.retrain.timeout_seconds
                 )
             except TimeoutError:
-                process.kill()
-                await process.wait()
                 self.log.error("retrain_failed", reason="timed out")
                 return None
+            finally:  # timed out, or the daemon is stopping: no training outlives the run
+                if process.returncode is None:
+                    process.kill()
+                    await asyncio.shield(process.wait())
             if process.returncode != 0:
                 self.log.error(
                     "retrain_failed", exit_code=process.returncode, stderr=stderr.decode()[-2000:]

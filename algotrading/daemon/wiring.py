@@ -52,6 +52,7 @@ from algotrading.models.prediction_file import read_predictions
 from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import RiskLimits, TradingSwitch
+from algotrading.runtime.actor import Actor
 from algotrading.runtime.graph import ActorSpec, Graph, Route
 from algotrading.runtime.supervision import RestartPolicy
 from algotrading.sim.accounting import PositionState
@@ -164,6 +165,7 @@ _EXECUTION_HEARS = {
     ("order_manager", Fill),
     ("order_manager", OrderRejected),
     ("order_manager", OrderCancelled),
+    ("order_manager", OrderModified),
 }
 
 
@@ -232,7 +234,11 @@ def build_session(
     account_every_ns: int = 0,
     ledger: Ledger | None = None,
     state_db: Path | None = None,
+    venue: Callable[[], Actor] | None = None,
+    venue_positions: dict[str, PositionState] | None = None,
 ) -> Session:
+    """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
+    adapter), and ``venue_positions`` are then what the venue holds at the start."""
     exchange = simulated_exchange(config, instruments)
     ledger = ledger if ledger is not None else Ledger()
     r = config.system.risk
@@ -256,6 +262,8 @@ def build_session(
     generation = itertools.count()
 
     def positions() -> dict[str, PositionState]:
+        if venue_positions is not None:
+            return dict(venue_positions)
         return {s: exchange.position(s) for s in instruments if not exchange.position(s).is_flat}
 
     def order_manager() -> OrderManagerActor:
@@ -297,7 +305,8 @@ def build_session(
         ),
         ActorSpec("order_manager", order_manager),
         ActorSpec(
-            "venue", lambda: SimVenueActor(exchange=exchange, account_every_ns=account_every_ns)
+            "venue",
+            venue or (lambda: SimVenueActor(exchange=exchange, account_every_ns=account_every_ns)),
         ),
         ActorSpec(
             "monitor",
@@ -308,6 +317,13 @@ def build_session(
     if config.model.model.kind == "none":  # no model: bars need not visit the model actor
         routes = tuple(
             Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in routes
+        )
+    if venue is not None:  # a broker prices its own orders: market data is not sent to it
+        routes = tuple(
+            Route(r.source, r.message, tuple(t for t in r.targets if t != "venue"))
+            if r.source == "feed"
+            else r
+            for r in routes
         )
     if config.system.execution.algo != "none":
         specs.append(

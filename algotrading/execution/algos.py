@@ -66,6 +66,7 @@ class Parent:
     children: dict[str, float] = field(default_factory=dict)  # client id -> quantity
     waiting: int = 0  # children released but not yet seen as orders
     ended: str = ""  # why it stopped early
+    dropped: int = 0  # parents queued behind it, dropped when it failed
 
     @property
     def done(self) -> bool:
@@ -78,11 +79,14 @@ class ExecutionEngine:
         self.config = config
         self.instruments = instruments
         self.parents: dict[str, Parent] = {}
+        self.queued: dict[str, deque[OrderIntent]] = {}  # parents waiting for their instrument
         self._by_child: dict[str, str] = {}
         self._seq = 0
 
     def submit(self, intent: OrderIntent, now_ns: int) -> list[OrderIntent]:
-        """Children of ``intent`` due now (``intent`` itself when no algorithm applies)."""
+        """Children of ``intent`` due now (``intent`` itself when no algorithm applies). One
+        parent works an instrument at a time: a later one (the opening half of a reversal)
+        waits for the one before to finish, so a close never races an open."""
         c = self.config
         if (
             c.algo == "none"
@@ -90,6 +94,13 @@ class ExecutionEngine:
             or intent.quantity < c.min_quantity
         ):
             return [intent]
+        if any(p.template.instrument == intent.instrument for p in self.parents.values()):
+            self.queued.setdefault(intent.instrument, deque()).append(intent)
+            return []
+        return self._start(intent, now_ns)
+
+    def _start(self, intent: OrderIntent, now_ns: int) -> list[OrderIntent]:
+        c = self.config
         spec = self.instruments[intent.instrument]
         if c.algo == "twap":
             sizes = split_evenly(intent.quantity, c.twap_slices, spec)
@@ -99,8 +110,6 @@ class ExecutionEngine:
             parts = max(1, math.ceil(intent.quantity / c.iceberg_max_child - 1e-9))
             sizes = split_evenly(intent.quantity, parts, spec)
             due = [now_ns] * len(sizes)
-        if len(sizes) == 1:
-            return [intent]
         self._seq += 1
         exec_id = f"{c.algo}-{self._seq}"
         self.parents[exec_id] = Parent(
@@ -125,6 +134,12 @@ class ExecutionEngine:
         parent.children[client_order_id] = quantity
         self._by_child[client_order_id] = exec_id
 
+    def on_modified(self, client_order_id: str, quantity: float) -> None:
+        """The venue changed a child's size (a reduce-only child cut to the position)."""
+        parent = self._parent_of(client_order_id)
+        if parent is not None and client_order_id in parent.children:
+            parent.children[client_order_id] = quantity
+
     def on_fill(self, client_order_id: str, quantity: float, now_ns: int) -> list[OrderIntent]:
         parent = self._parent_of(client_order_id)
         if parent is None:
@@ -136,29 +151,40 @@ class ExecutionEngine:
             return []
         self._forget_child(parent, client_order_id)
         out = self._release(parent, now_ns) if parent.algo == "iceberg" else []
-        self._finish_if_done(parent)
-        return out
+        return out + self._finish_if_done(parent, now_ns)
 
-    def on_child_ended(self, client_order_id: str, why: str) -> None:
-        """The venue rejected or cancelled a child: the parent stops here."""
+    def on_child_ended(self, client_order_id: str, why: str, now_ns: int) -> list[OrderIntent]:
+        """The venue rejected or cancelled a child: the parent stops here. A reduce-only child
+        cancelled because the position is already closed completes its parent normally (a
+        stop got there first); anything else ends it and the parents queued behind it."""
         parent = self._parent_of(client_order_id)
-        if parent is not None:
-            self._forget_child(parent, client_order_id)
-            self.end(parent.exec_id, why)
+        if parent is None:
+            return []
+        self._forget_child(parent, client_order_id)
+        return self.end(parent.exec_id, why, now_ns, failed=not parent.template.reduce_only)
 
-    def on_denied(self, intent: OrderIntent, why: str) -> None:
-        if intent.exec_id in self.parents:
-            parent = self.parents[intent.exec_id]
-            parent.waiting = max(0, parent.waiting - 1)
-            self.end(intent.exec_id, why)
+    def on_denied(self, intent: OrderIntent, why: str, now_ns: int) -> list[OrderIntent]:
+        parent = self.parents.get(intent.exec_id)
+        if parent is None:
+            return []
+        parent.waiting = max(0, parent.waiting - 1)
+        return self.end(intent.exec_id, why, now_ns)
 
-    def end(self, exec_id: str, why: str) -> None:
+    def end(
+        self, exec_id: str, why: str, now_ns: int = 0, failed: bool = True
+    ) -> list[OrderIntent]:
+        """Stop releasing ``exec_id``'s children. When it ``failed`` (denied, rejected) the
+        parents queued behind it on the instrument are dropped too: the strategy learns of
+        the failure and decides afresh."""
         parent = self.parents.get(exec_id)
         if parent is None:
-            return
+            return []
         parent.ended = why
         parent.schedule.clear()
-        self._finish_if_done(parent)
+        if failed:
+            dropped = self.queued.pop(parent.template.instrument, None)
+            parent.dropped = len(dropped) if dropped else 0
+        return self._finish_if_done(parent, now_ns)
 
     def _release(self, parent: Parent, now_ns: int) -> list[OrderIntent]:
         out: list[OrderIntent] = []
@@ -189,6 +215,15 @@ class ExecutionEngine:
         parent.children.pop(client_order_id, None)
         self._by_child.pop(client_order_id, None)
 
-    def _finish_if_done(self, parent: Parent) -> None:
-        if parent.done:
-            self.parents.pop(parent.exec_id, None)
+    def _finish_if_done(self, parent: Parent, now_ns: int) -> list[OrderIntent]:
+        """Forget a finished parent and start the next one queued on its instrument."""
+        if not parent.done:
+            return []
+        self.parents.pop(parent.exec_id, None)
+        queue = self.queued.get(parent.template.instrument)
+        if not queue:
+            return []
+        intent = queue.popleft()
+        if not queue:
+            del self.queued[parent.template.instrument]
+        return self._start(intent, now_ns)

@@ -340,7 +340,8 @@ class SimExchange:
     ) -> list[Working]:
         """Fill ``working`` at ``price`` (plus slippage for takers); attach bracket legs and
         cancel a filled leg's partner. Returns the bracket legs it created."""
-        if working.order.parent_id and not self._reduce_only(working, ts, out):
+        reducing = working.order.parent_id or working.order.reduce_only
+        if reducing and not self._reduce_only(working, ts, out):
             return []
         order = working.order
         book = self.books[order.instrument]
@@ -450,15 +451,15 @@ class SimExchange:
         return created
 
     def _reduce_only(self, working: Working, ts: int, out: list[Message]) -> bool:
-        """A bracket leg only closes what is left of its position: cut to the position's size
-        (announced as a modification), or cancelled when nothing is left to close. Returns
-        whether the leg may still fill."""
+        """A bracket leg or a reduce-only order only closes what is left of the position: cut
+        to its size (announced as a modification), or cancelled when nothing is left to close.
+        Returns whether the order may still fill."""
         order = working.order
         held = self.books[order.instrument].position.quantity
         closable = abs(held) if held * order.side.sign < 0 else 0.0
         if closable < EPS:
             self.books[order.instrument].working.remove(working)
-            out.append(_cancelled(working, ts, "linked position already closed"))
+            out.append(_cancelled(working, ts, "nothing left to reduce: the position is closed"))
             return False
         if order.quantity > closable + EPS:
             working.order = msgspec.structs.replace(order, quantity=closable)

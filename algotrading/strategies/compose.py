@@ -123,7 +123,12 @@ class InstrumentStrategy:
         return self._take(self._on_signal(on_prediction(prediction), self.last_close, account))
 
     def on_exit_fill(self, signed_quantity: float) -> None:
-        """A bracket leg traded ``signed_quantity`` at the venue (negative: sold)."""
+        """A bracket leg traded ``signed_quantity`` at the venue (negative: sold). A leg only
+        closes; one that would not reduce the position asked for closed a position this
+        strategy had already decided to leave (its own closing order, reduce-only, then finds
+        nothing to close), so it changes nothing here."""
+        if signed_quantity * self.position >= 0:
+            return
         self.position += signed_quantity
         if abs(self.position) < EPS:
             self.position = 0.0

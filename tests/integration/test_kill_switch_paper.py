@@ -147,8 +147,9 @@ def test_a_manual_reset_breaker_stays_tripped_until_the_operator_resets_it(tmp_p
         await asyncio.sleep(1.5)  # later bars do not reset it by themselves
         seen["before_reset"] = risk_states(state / DB_NAME)
         control.submit(Command(ts_event=0, name="reset", args={"breaker": "consecutive_losses"}))
+        n = len(seen["before_reset"])
         seen["after_reset"] = await wait_for(
-            lambda s: len(s) > len(seen["before_reset"]) and s[-1].state is TradingState.ACTIVE, 10
+            lambda s: any(x.state is TradingState.ACTIVE for x in s[n:]), 10
         )
         runtimes[0].request_stop("test done")
         return await daemon
@@ -158,4 +159,6 @@ def test_a_manual_reset_breaker_stays_tripped_until_the_operator_resets_it(tmp_p
     assert any(x.state is TradingState.HALTED for x in seen["tripped"]), "never lost a trade"
     assert seen["before_reset"][-1].state is TradingState.HALTED
     assert "losing trades in a row" in seen["before_reset"][-1].reason
-    assert seen["after_reset"][-1].state is TradingState.ACTIVE
+    after = seen["after_reset"][len(seen["before_reset"]) :]
+    assert any(x.state is TradingState.ACTIVE for x in after)  # reset by the command (and a
+    # later loss may trip it again: that is the breaker working)

@@ -114,3 +114,33 @@ def test_kill_switch_leaves_no_orders_and_no_positions():
     assert session.exchange.position("EUR_USD").is_flat
     assert session.switch.state is TradingState.HALTED
     assert "test" in session.switch.reason
+
+
+def test_stops_and_signal_reversals_never_double_a_position(tmp_path):
+    """Regression: a stop-loss filling on the bar whose close reverses the signal used to leave
+    twice the position (the reversal's close still bought after the stop had bought)."""
+    config = load_config()
+    bars, interval = default_history(EURUSD, 2)
+    out = tmp_path / "out"
+    asyncio.run(
+        run_backtest(
+            bars,
+            config=config,
+            strategy=build_strategy(
+                "sma_cross", {"fast": 5, "slow": 20, "exits.stop_loss.pips": 30}
+            ),
+            instrument=EURUSD,
+            bar_interval_ns=interval,
+            data_source="synthetic",
+            out_dir=out,
+        )
+    )
+    with (out / "trades.csv").open() as f:
+        sizes = {float(t["quantity"]) for t in csv.DictReader(f)}
+    with (out / "orders.csv").open() as f:
+        orders = list(csv.DictReader(f))
+    assert sizes == {10_000.0}
+    stopped = [
+        o for o in orders if o["client_order_id"].endswith(".sl") and o["status"] == "FILLED"
+    ]
+    assert stopped  # the scenario happened

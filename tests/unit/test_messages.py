@@ -63,6 +63,7 @@ SAMPLES = [
     m.Alert(ts_event=6, level=m.AlertLevel.CRITICAL, code="c", text="t"),
     m.Command(ts_event=6, name="halt", args={"reason": "r"}),
     m.ActorFailed(ts_event=6, actor="model", error="E", restarts=1, action="restart"),
+    m.VenueEvent(ts_event=6, venue="oanda", payload={"type": "ORDER_FILL", "units": "-100"}),
 ]
 
 

@@ -74,7 +74,7 @@ def test_a_denied_child_ends_its_parent():
     first = e.submit(intent(40_000), 0)
     e.on_order(first[0].exec_id, "c1", 10_000)
     second = e.on_time(25 * S)
-    e.on_denied(second[0], "halted")
+    e.on_denied(second[0], "halted", 25 * S)
     assert e.on_time(200 * S) == []  # nothing more is sent
     e.on_fill("c1", 10_000, 30 * S)
     assert e.parents == {}
@@ -94,3 +94,39 @@ def test_bad_config_is_refused():
         ExecutionConfig(algo="vwap")
     with pytest.raises(ValueError, match="twap_slices"):
         ExecutionConfig(twap_slices=0)
+
+
+def test_a_reversal_works_its_close_then_its_open():
+    e = engine(algo="twap", twap_window_seconds=100, twap_slices=2)
+    close = intent(20_000, reduce_only=True)
+    opening = intent(20_000)
+    first = e.submit(close, 0)
+    assert e.submit(opening, 0) == []  # waits for the close to finish
+    e.on_order(first[0].exec_id, "c1", 10_000)
+    assert e.on_fill("c1", 10_000, 10 * S) == []
+    second = e.on_time(50 * S)
+    e.on_order(second[0].exec_id, "c2", 10_000)
+    started = e.on_fill("c2", 10_000, 60 * S)  # the close is done: the open starts now
+    assert [(c.quantity, c.reduce_only, c.ts_event) for c in started] == [(10_000, False, 60 * S)]
+
+
+def test_a_close_that_finds_the_position_gone_lets_the_open_go_on():
+    e = engine(algo="iceberg", iceberg_max_child=10_000)
+    first = e.submit(intent(20_000, reduce_only=True), 0)
+    e.submit(intent(20_000), 0)
+    e.on_order(first[0].exec_id, "c1", 10_000)
+    e.on_modified("c1", 4_000)  # a stop closed most of it first
+    nxt = e.on_fill("c1", 4_000, S)
+    e.on_order(nxt[0].exec_id, "c2", 10_000)
+    started = e.on_child_ended("c2", "cancelled", 2 * S)  # nothing left to reduce
+    assert [c.quantity for c in started] == [10_000]
+    assert not started[0].reduce_only
+
+
+def test_a_denied_close_drops_the_open_queued_behind_it():
+    e = engine(algo="twap", twap_window_seconds=100, twap_slices=2)
+    first = e.submit(intent(20_000, reduce_only=True), 0)
+    e.submit(intent(20_000), 0)
+    assert e.on_denied(first[0], "halted", S) == []
+    assert e.parents == {}
+    assert e.queued == {}

@@ -468,3 +468,17 @@ def test_no_financing_on_a_weekend_gap_except_the_rollovers_passed():
     ex.submit(order("a", Side.BUY, quantity=100_000), friday)
     out = ex.on_bar(at(friday)) + ex.on_bar(at(monday))
     assert [f.days for f in of(Financing, out)] == [1]  # Friday's rollover, once
+
+
+def test_a_reduce_only_order_never_opens_a_position():
+    ex = venue()
+    ex.submit(order("e", Side.BUY), T0)
+    ex.on_bar(bar(0, *BAR))
+    ex.submit(order("x", Side.SELL, quantity=25_000.0, reduce_only=True), T0 + M)
+    out = ex.on_bar(bar(1, *BAR))
+    assert [(f.client_order_id, f.quantity) for f in of(Fill, out)] == [("x", 10_000.0)]
+    assert ex.position("EUR_USD").is_flat
+    ex.submit(order("y", Side.SELL, reduce_only=True), T0 + 2 * M)
+    out = ex.on_bar(bar(2, *BAR))
+    assert of(Fill, out) == []
+    assert "nothing left to reduce" in of(OrderCancelled, out)[0].reason

@@ -177,3 +177,13 @@ def test_bad_distance_and_sizing_are_refused():
         Distance()
     with pytest.raises(ValueError, match="unknown sizing kind"):
         Sizing(kind="martingale")
+
+
+def test_a_stop_that_fills_after_the_reversal_decision_changes_nothing(account):
+    """The venue's stop fill can reach the strategy after it decided, on the same bar, to
+    reverse: its close (reduce-only) then finds nothing to close at the venue, and the late
+    stop fill must not move the position the strategy asked for (it once doubled it)."""
+    strategy, got = run([-1, 1], account)
+    assert got[-1] == (1, 1000, "signal_reversal")
+    strategy.on_exit_fill(+1000.0)  # the short's stop-loss bought 1000 before the reversal
+    assert strategy.position == 1000

@@ -24,11 +24,13 @@ def test_touching_and_leaving_on_the_same_side_is_not_a_cross(bars_of):
 
 
 def test_reversal_goes_through_flat():
-    assert orders_to_target(0, 100) == [(Side.BUY, 100)]
-    assert orders_to_target(100, -100) == [(Side.SELL, 100), (Side.SELL, 100)]
-    assert orders_to_target(-50, 100) == [(Side.BUY, 50), (Side.BUY, 100)]
+    assert orders_to_target(0, 100) == [(Side.BUY, 100, False)]
+    assert orders_to_target(100, -100) == [(Side.SELL, 100, True), (Side.SELL, 100, False)]
+    assert orders_to_target(-50, 100) == [(Side.BUY, 50, True), (Side.BUY, 100, False)]
     assert orders_to_target(100, 100) == []
-    assert orders_to_target(100, 40) == [(Side.SELL, 60)]
+    assert orders_to_target(100, 40) == [(Side.SELL, 60, True)]  # closes: reduce-only
+    assert orders_to_target(100, 0) == [(Side.SELL, 100, True)]
+    assert orders_to_target(40, 100) == [(Side.BUY, 60, False)]
 
 
 def test_params_from_strings_are_validated():

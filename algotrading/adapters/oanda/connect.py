@@ -1,0 +1,72 @@
+"""Opening an OANDA (or sim-exchange server) account for the daemon: the client, the account,
+where its transactions stand, and what it holds — the venue is the truth at the start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from algotrading.adapters.oanda.client import OandaClient
+from algotrading.adapters.oanda.mapping import SentOrders
+from algotrading.adapters.oanda.wire import LIVE, PRACTICE, parse_decimal
+from algotrading.config import OandaConfig, load_secrets
+from algotrading.errors import ConfigError
+from algotrading.sim.accounting import PositionState
+
+
+@dataclass
+class OandaAccount:
+    client: OandaClient
+    account_id: str
+    currency: str
+    sent: SentOrders
+    positions: dict[str, PositionState]
+
+
+def urls(config: OandaConfig) -> tuple[str, str]:
+    if config.environment == "practice":
+        return PRACTICE
+    if config.environment == "live":
+        return LIVE
+    return config.rest_url, config.stream_url or config.rest_url
+
+
+async def open_account(config: OandaConfig, env_file: str | None = None) -> OandaAccount:
+    token = load_secrets(env_file).get("oanda_token")
+    if not token:
+        raise ConfigError(
+            "environment", "ALGOTRADING_OANDA_TOKEN", "the OANDA token is not set (env or .env)"
+        )
+    rest, stream = urls(config)
+    client = OandaClient(
+        rest,
+        stream,
+        config.account_id,
+        token,
+        requests_per_second=config.requests_per_second,
+        timeout_s=config.timeout_seconds,
+    )
+    try:
+        if not client.account_id:
+            accounts = await client.accounts()
+            if not accounts:
+                raise ConfigError(
+                    "system.yaml", "venue.oanda.account_id", "the token sees no account"
+                )
+            client.account_id = str(accounts[0]["id"])
+        summary = await client.summary()
+        sent = SentOrders(last_id=str(summary.get("lastTransactionID", "0")))
+        positions = {}
+        for p in await client.open_positions():
+            long_units = parse_decimal(p["long"]["units"], "long.units")
+            short_units = parse_decimal(p["short"]["units"], "short.units")
+            side = p["long"] if long_units else p["short"]
+            quantity = long_units + short_units
+            if quantity:
+                price = parse_decimal(side.get("averagePrice", "0"), "averagePrice")
+                positions[str(p["instrument"])] = PositionState(quantity, price)
+    except BaseException:
+        await client.close()
+        raise
+    return OandaAccount(
+        client, client.account_id, str(summary.get("currency", "USD")), sent, positions
+    )

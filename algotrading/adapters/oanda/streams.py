@@ -1,0 +1,102 @@
+"""The two v20 streams as endless sources: prices as :class:`Quote` messages for the feed, and
+transactions as :class:`VenueEvent` messages for the venue actor. A dead stream (no line for
+10 s), a dropped connection, a 429 or a 5xx is reconnected with exponential backoff and full
+jitter (reset once data flows again); a 401 or 404 — a wrong token or account — is not, it
+raises and the runtime stops the source with a clear reason.
+
+After the transaction stream reconnects, and whenever a heartbeat names a transaction newer
+than the last one seen, the gap is filled from ``transactions/sinceid``: the venue never misses
+a fill because a connection dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from algotrading.adapters.oanda.client import OandaClient, StreamDead, V20Error
+from algotrading.adapters.oanda.mapping import quote_from_price
+from algotrading.adapters.oanda.wire import WireError, parse_time
+from algotrading.messages import Quote, VenueEvent
+
+FATAL_STATUS = frozenset({400, 401, 403, 404, 405})
+
+
+async def _reconnecting(
+    client: OandaClient,
+    suffix: str,
+    params: dict[str, str] | None,
+    on_connect: Callable[[], None] | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    attempt = 0
+    connects = 0
+    while True:
+        try:
+            if connects:
+                client.log.warning("stream_reconnecting", stream=suffix, attempt=attempt)
+            connects += 1
+            if on_connect is not None:
+                on_connect()
+            async for item in client.stream(suffix, params):
+                attempt = 0
+                yield item
+        except V20Error as exc:
+            if exc.status in FATAL_STATUS:
+                raise
+            reason = f"HTTP {exc.status}"
+        except (StreamDead, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            reason = str(exc) or type(exc).__name__
+        delay = client.backoff(attempt)
+        client.log.warning("stream_lost", stream=suffix, reason=reason, retry_in=round(delay, 3))
+        attempt += 1
+        await asyncio.sleep(delay)
+
+
+async def price_quotes(
+    client: OandaClient, instruments: list[str], clock: Callable[[], int] = time.time_ns
+) -> AsyncIterator[Quote]:
+    params = {"instruments": ",".join(instruments), "snapshot": "true"}
+    async for item in _reconnecting(client, "/pricing/stream", params):
+        if item.get("type", "PRICE") != "PRICE":
+            continue
+        try:
+            quote = quote_from_price(item, clock())
+        except (KeyError, WireError, TypeError) as exc:
+            client.log.warning("price_rejected", reason=str(exc), sample=str(item)[:200])
+            continue
+        if quote is not None:
+            yield quote
+
+
+async def transaction_events(
+    client: OandaClient, last_seen: Callable[[], str]
+) -> AsyncIterator[VenueEvent]:
+    """Transactions as venue events; ``last_seen()`` is the newest transaction id the venue
+    has handled, from which gaps are filled."""
+    backfill = True
+
+    def reconnected() -> None:
+        nonlocal backfill
+        backfill = True
+
+    async for item in _reconnecting(client, "/transactions/stream", None, reconnected):
+        heartbeat = item.get("type") == "HEARTBEAT"
+        newer = heartbeat and int(item.get("lastTransactionID", 0)) > int(last_seen() or 0)
+        if backfill or newer:
+            backfill = False
+            transactions, _ = await client.transactions_since(last_seen() or "0")
+            for tx in transactions:
+                yield _event(tx)
+        yield _event(item)
+
+
+def _event(item: dict[str, Any]) -> VenueEvent:
+    try:
+        ts = parse_time(item["time"])
+    except (KeyError, WireError):
+        ts = time.time_ns()
+    return VenueEvent(ts_event=ts, ts_recv=time.time_ns(), venue="oanda", payload=item)
