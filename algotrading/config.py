@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from algotrading.adapters.websocket_feed import WebsocketFeedConfig
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError
 from algotrading.execution.algos import ExecutionConfig
@@ -63,8 +64,11 @@ class SupervisorConfig(_Schema, frozen=True):
 
 
 class FeedConfig(_Schema, frozen=True):
-    source: str = "synthetic"  # synthetic | csv
+    source: str = "synthetic"  # synthetic | csv | websocket (a vendor's quote stream)
     path: str = ""
+    websocket: WebsocketFeedConfig | None = (
+        None  # source websocket: docs/adapters/websocket-feed.md
+    )
     speed: float = 1.0
     seed: int = 2
     rate_hz: float = 4.0
@@ -441,11 +445,13 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         fail("system.yaml", "supervisor.max_restarts", "expected an integer >= 0")
     if system.supervisor.within_seconds <= 0:
         fail("system.yaml", "supervisor.within_seconds", "expected a number > 0")
-    if system.feed.source not in ("synthetic", "csv"):
+    if system.feed.source == "websocket" and system.feed.websocket is None:
+        fail("system.yaml", "feed.websocket", "expected the vendor's settings for source websocket")
+    if system.feed.source not in ("synthetic", "csv", "websocket"):
         fail(
             "system.yaml",
             "feed.source",
-            f"expected 'synthetic' or 'csv', got {system.feed.source!r}",
+            f"expected synthetic, csv or websocket, got {system.feed.source!r}",
         )
     if system.feed.source == "csv" and not system.feed.path:
         fail("system.yaml", "feed.path", "expected the CSV file to replay when feed.source is csv")

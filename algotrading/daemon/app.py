@@ -131,7 +131,14 @@ async def run_daemon(
         def open_feed() -> AsyncIterator[Message]:
             return paced(market_data(config, start_ns), clock)
 
-        if broker is None:
+        if broker is None and feed.websocket is not None and feed.source == "websocket":
+            from algotrading.adapters.websocket_feed import WebsocketFeed
+
+            vendor = feed.websocket
+            runtime.add_source(
+                Source("market_data", lambda: WebsocketFeed(vendor).quotes(), "feed")
+            )
+        elif broker is None:
             runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
         else:
             _add_broker_sources(runtime, broker, symbols)
