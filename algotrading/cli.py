@@ -123,9 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     from algotrading.backtest.sweep_cli import add_sweep_parser
     from algotrading.data.convert import add_data_commands
     from algotrading.models.train_cli import add_train_parser
+    from algotrading.sim.server.cli import add_sim_exchange_parser
 
     add_sweep_parser(sub)
     add_train_parser(sub)
+    add_sim_exchange_parser(sub)
     add_data_commands(sub)
     return parser
 
@@ -143,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from algotrading.backtest.sweep_cli import run_sweep_command
 
             return run_sweep_command(args)
+        if args.command == "sim-exchange":
+            from algotrading.sim.server.cli import run_sim_exchange_command
+
+            return run_sim_exchange_command(args)
         if args.command == "train":
             from algotrading.models.train_cli import run_train_command
 

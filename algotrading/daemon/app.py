@@ -96,8 +96,8 @@ async def run_daemon(
     if config.system.venue.kind == "oanda":  # v20 over HTTP: OANDA, or the sim-exchange server
         from algotrading.adapters.oanda.connect import open_account
 
-        broker = await open_account(config.system.venue.oanda)
-        clock = ReplayClock(time.time_ns(), 1.0)  # the broker's prices come in real time
+        broker = await open_account(config.system.venue.oanda, symbols[0])
+        clock = ReplayClock(broker.now_ns, 1.0)  # the venue's time, in real time
 
     store = StateStore.open(state_dir / DB_NAME)
     session_id = f"p{clock.wall_start_ns // 1_000_000:x}"

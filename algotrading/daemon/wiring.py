@@ -318,6 +318,13 @@ def build_session(
         routes = tuple(
             Route(r.source, r.message, tuple(t for t in r.targets if t != "model")) for r in routes
         )
+    if journal is None:  # predictions go to the monitor only to be recorded
+        routes = tuple(
+            Route(r.source, r.message, tuple(t for t in r.targets if t != "monitor"))
+            if (r.source, r.message) == ("model", Prediction)
+            else r
+            for r in routes
+        )
     if venue is not None:  # a broker prices its own orders: market data is not sent to it
         routes = tuple(
             Route(r.source, r.message, tuple(t for t in r.targets if t != "venue"))

@@ -217,6 +217,13 @@ class OandaClient:
         )
         return list(data["prices"])
 
+    async def server_time(self, instrument: str) -> str:
+        """The venue's current time (the ``time`` of a pricing answer), as it writes times."""
+        data = await self.request(
+            "GET", self._account("/pricing"), params={"instruments": instrument}
+        )
+        return str(data["time"])
+
     async def candles(self, instrument: str, **params: str) -> list[dict[str, Any]]:
         data = await self.request("GET", f"/v3/instruments/{instrument}/candles", params=params)
         return list(data["candles"])

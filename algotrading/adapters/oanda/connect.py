@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from algotrading.adapters.oanda.client import OandaClient
 from algotrading.adapters.oanda.mapping import SentOrders
-from algotrading.adapters.oanda.wire import LIVE, PRACTICE, parse_decimal
+from algotrading.adapters.oanda.wire import LIVE, PRACTICE, parse_decimal, parse_time
 from algotrading.config import OandaConfig, load_secrets
 from algotrading.errors import ConfigError
 from algotrading.sim.accounting import PositionState
@@ -20,6 +20,7 @@ class OandaAccount:
     currency: str
     sent: SentOrders
     positions: dict[str, PositionState]
+    now_ns: int  # the venue's clock at the start (a simulated venue may replay another time)
 
 
 def urls(config: OandaConfig) -> tuple[str, str]:
@@ -30,7 +31,9 @@ def urls(config: OandaConfig) -> tuple[str, str]:
     return config.rest_url, config.stream_url or config.rest_url
 
 
-async def open_account(config: OandaConfig, env_file: str | None = None) -> OandaAccount:
+async def open_account(
+    config: OandaConfig, instrument: str, env_file: str | None = None
+) -> OandaAccount:
     token = load_secrets(env_file).get("oanda_token")
     if not token:
         raise ConfigError(
@@ -54,6 +57,7 @@ async def open_account(config: OandaConfig, env_file: str | None = None) -> Oand
                 )
             client.account_id = str(accounts[0]["id"])
         summary = await client.summary()
+        now_ns = parse_time(await client.server_time(instrument))
         sent = SentOrders(last_id=str(summary.get("lastTransactionID", "0")))
         positions = {}
         for p in await client.open_positions():
@@ -68,5 +72,5 @@ async def open_account(config: OandaConfig, env_file: str | None = None) -> Oand
         await client.close()
         raise
     return OandaAccount(
-        client, client.account_id, str(summary.get("currency", "USD")), sent, positions
+        client, client.account_id, str(summary.get("currency", "USD")), sent, positions, now_ns
     )
