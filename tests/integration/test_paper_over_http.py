@@ -45,6 +45,7 @@ def server(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ALGOTRADING_SIM_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "sim-exchange.log").open("w")  # a file: a full pipe would stall it
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -57,21 +58,26 @@ def server(tmp_path):
             str(tmp_path / "sim"),
         ],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     deadline = time.monotonic() + 30
     account = None
-    while time.monotonic() < deadline and account is None:
+    while time.monotonic() < deadline and account is None and proc.poll() is None:
         try:
             account = v20(url, "/v3/accounts")["accounts"][0]["id"]
         except OSError:
             time.sleep(0.2)
-    assert account, proc.stderr.read() if proc.poll() is not None else "server did not start"
+    assert account, (tmp_path / "sim-exchange.log").read_text()[-3000:]
     yield url, account
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        assert proc.wait(timeout=15) == 0  # a graceful stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
 
 
 def daemon_config(tmp_path, url):
@@ -131,3 +137,70 @@ def test_the_daemon_trades_through_the_v20_adapter_and_the_kill_switch_empties_t
     assert all(ids)
     assert len(ids) == len(set(ids))  # no client order id was ever sent twice
     assert any(t["type"] == "STOP_LOSS_ORDER" for t in transactions)  # brackets on fill
+
+
+def test_cut_responses_and_dropped_streams_never_send_an_order_twice(tmp_path, server, monkeypatch):
+    """Answers cut mid-body after the server took the order (the client cannot know whether
+    it arrived), 5xx answers and dropped streams: every order is looked up by its client id
+    before anything is sent again, so no client id reaches the venue twice, and the daemon's
+    positions end equal to the venue's."""
+    url, account = server
+    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", TOKEN)
+    config = daemon_config(tmp_path, url)
+    runtimes = []
+
+    async def main():
+        daemon = asyncio.create_task(
+            run_daemon(
+                config,
+                tmp_path / "state",
+                duration_s=90,
+                on_started=lambda s, r: runtimes.append(r),
+            )
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            fills = await asyncio.to_thread(
+                v20, url, f"/v3/accounts/{account}/transactions/sinceid?id=0"
+            )
+            if any(t["type"] == "ORDER_FILL" for t in fills["transactions"]):
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.to_thread(
+            v20,
+            url,
+            "/admin/faults",
+            "POST",
+            {
+                "cut_responses": {"count": 3, "method": "POST"},
+                "drop_streams": "all",
+                "http_errors": {"status": 503, "count": 2},
+            },
+        )
+        await asyncio.sleep(12)
+        await asyncio.to_thread(v20, url, "/admin/faults", "DELETE")
+        await asyncio.sleep(4)  # let the last orders settle
+        runtimes[0].request_stop("test done")
+        return await daemon
+
+    summary = asyncio.run(main())
+    assert summary.exit_code == 0
+    history = v20(url, "/admin/faults")["history"]
+    cut_posts = [
+        h for h in history if h.get("kind") == "cut_response" and h["path"].endswith("/orders")
+    ]
+    assert cut_posts, "no order submission was cut: the scenario did not happen"
+    transactions = v20(url, f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
+    ids = [
+        t.get("clientExtensions", {}).get("id")
+        for t in transactions
+        if t["type"].endswith("ORDER")
+        and t["type"] in ("MARKET_ORDER", "LIMIT_ORDER", "STOP_ORDER")
+    ]
+    assert len(ids) == len(set(ids))
+    venue = {
+        p["instrument"]: float(p["long"]["units"]) + float(p["short"]["units"])
+        for p in v20(url, f"/v3/accounts/{account}/openPositions")["positions"]
+    }
+    ours = {k: v for k, v in summary.positions.items() if v}
+    assert ours == venue

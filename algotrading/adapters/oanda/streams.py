@@ -87,10 +87,15 @@ async def transaction_events(
         heartbeat = item.get("type") == "HEARTBEAT"
         newer = heartbeat and int(item.get("lastTransactionID", 0)) > int(last_seen() or 0)
         if backfill or newer:
-            backfill = False
-            transactions, _ = await client.transactions_since(last_seen() or "0")
-            for tx in transactions:
-                yield _event(tx)
+            try:
+                transactions, _ = await client.transactions_since(last_seen() or "0")
+            except (V20Error, aiohttp.ClientError, TimeoutError) as exc:
+                # the next heartbeat names the newest transaction and tries again
+                client.log.warning("backfill_failed", reason=str(exc))
+            else:
+                backfill = False
+                for tx in transactions:
+                    yield _event(tx)
         yield _event(item)
 
 

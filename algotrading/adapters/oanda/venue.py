@@ -168,7 +168,13 @@ class OandaVenueActor(Actor):
         )
 
     async def backfill(self) -> None:
-        transactions, _ = await self.client.transactions_since(self.sent.last_id)
+        """Transactions since the last one handled; when the venue cannot be asked now, the
+        transaction stream's next heartbeat brings them."""
+        try:
+            transactions, _ = await self.client.transactions_since(self.sent.last_id)
+        except (V20Error, *UNKNOWN) as exc:
+            self.log.warning("backfill_deferred", reason=str(exc))
+            return
         await self._emit(transactions)
 
     async def on_cancel_order(self, msg: CancelOrder) -> None:

@@ -74,7 +74,7 @@ async def v20_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             message = HTTP_FAULT_MESSAGES.get(status, "Internal server error (injected fault)")
             raise V20Error(status, message)
         response = await handler(request)
-        cut = rest_call and service.faults.take_cut(path)
+        cut = rest_call and service.faults.take_cut(path, request.method)
     except V20Error as error:
         response = json_response(request, error.status, error.body)
     except web.HTTPException as exc:

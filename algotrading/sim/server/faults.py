@@ -10,7 +10,7 @@ and kept in a short history that ``GET /admin/faults`` shows.
      "order_delay_ms": 800,                                         # hold order requests (0: off)
      "reject_orders": {"count": 2, "reason": "INSUFFICIENT_MARGIN"},
      "http_errors": {"status": 503, "count": 3},                    # or "fraction": 0.25, "seed"
-     "cut_responses": {"count": 1}}                                 # half a body, then abort
+     "cut_responses": {"count": 1, "method": "POST"}}               # half a body, then abort
 
 ``http_errors`` and ``cut_responses`` apply to REST requests under ``/v3`` (not to streams);
 ``reject_orders`` to order creation (``POST …/orders``); ``order_delay_ms`` to every request
@@ -44,6 +44,7 @@ class Faults:
     http_count: int = 0
     http_fraction: float = 0.0
     cut_count: int = 0
+    cut_method: str = ""  # only requests of this method ("POST": order submissions); "" = any
     stalled_until: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0.0))
     drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -104,7 +105,10 @@ class Faults:
             return lambda: self._http(status, count, fraction, seed)
         details = _object(name, value)
         count = int(_number(name, details.get("count", 1), minimum=0))
-        return lambda: self._set(cut_count=count)
+        method = str(details.get("method", "")).upper()
+        if method not in ("", "GET", "POST", "PUT"):
+            raise FaultSpecError("cut_responses.method: expected GET, POST or PUT")
+        return lambda: self._set(cut_count=count, cut_method=method)
 
     def _set(self, **values: Any) -> None:
         for key, value in values.items():
@@ -146,7 +150,7 @@ class Faults:
                 "count": self.http_count,
                 "fraction": self.http_fraction,
             },
-            "cut_responses": {"count": self.cut_count},
+            "cut_responses": {"count": self.cut_count, "method": self.cut_method},
             "stalled_seconds": {s: max(0.0, u - now) for s, u in self.stalled_until.items()},
             "history": list(self.history),
         }
@@ -171,11 +175,11 @@ class Faults:
         self._note("injected", kind="http_error", status=status, path=path)
         return status
 
-    def take_cut(self, path: str) -> bool:
-        if self.cut_count <= 0:
+    def take_cut(self, path: str, method: str = "") -> bool:
+        if self.cut_count <= 0 or (self.cut_method and method != self.cut_method):
             return False
         self.cut_count -= 1
-        self._note("injected", kind="cut_response", path=path)
+        self._note("injected", kind="cut_response", path=path, method=method)
         return True
 
     def take_reject(self) -> str:
