@@ -16,7 +16,8 @@ generator as the run consumes them. Outputs are written as a real backtest write
 temporary directory). "/s" figures time the event loop from the first event read to the last
 delivered; "total" adds start-up, metrics and report.html. Plus micro-benchmarks: the driver's
 delivery cost, the store's read speed and the generators; and the machine-learning figures of
-``benchmarks/ml.py`` (inference latency per bar, ``ml_signal`` backtest throughput).
+``benchmarks/ml.py`` (inference latency per bar, ``ml_signal`` backtest throughput) and the
+tick-to-order latency of a paper session over loopback (``benchmarks/paper_latency.py``).
 """
 
 from __future__ import annotations
@@ -279,6 +280,9 @@ def main() -> None:
     from ml import main as ml_main  # benchmarks/ml.py, beside this file
 
     ml_main(args.quick)
+    from paper_latency import main as paper_main  # benchmarks/paper_latency.py
+
+    paper_main(20.0 if args.quick else 60.0)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from algotrading.data.bars import BarAggregator
 from algotrading.messages import Bar, Quote, Timer
 from algotrading.runtime.actor import Actor
@@ -32,6 +34,8 @@ class BarBuilderActor(Actor):
         agg = self._aggregators.get(msg.instrument) or self._agg(msg.instrument)
         bar = agg.on_price(msg.ts_event, (msg.bid + msg.ask) * 0.5)
         if bar is not None:
+            if msg.ts_recv > bar.ts_recv:  # live: the bar is known when this quote arrived
+                bar = msgspec.structs.replace(bar, ts_recv=msg.ts_recv)
             await self.send(bar)
 
     async def on_bar(self, msg: Bar) -> None:

@@ -78,6 +78,7 @@ class OrderManagerActor(Actor):
         await self._submit(
             Order(
                 ts_event=self.clock.now_ns(),
+                ts_recv=intent.ts_recv,  # when what caused it was known
                 client_order_id=self.next_client_id(),
                 strategy_id=intent.strategy_id,
                 instrument=intent.instrument,

@@ -79,7 +79,7 @@ class StrategyActor(Actor):
         before = strategy.position
         decision = strategy.on_bar(msg, self)
         if decision is not None or strategy.skipped:
-            await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
+            await self._maybe_act(msg, before, decision, strategy)
 
     async def on_prediction(self, msg: Prediction) -> None:
         self.last_prediction[msg.instrument] = msg
@@ -88,16 +88,18 @@ class StrategyActor(Actor):
             return
         before = strategy.position
         decision = strategy.on_prediction(msg, self)
-        await self._maybe_act(msg.instrument, msg.ts_event, before, decision, strategy)
+        await self._maybe_act(msg, before, decision, strategy)
 
     async def _maybe_act(
         self,
-        instrument: str,
-        ts: int,
+        cause: Bar | Prediction,
         current: float,
         decision: Decision | None,
         strategy: InstrumentStrategy,
     ) -> None:
+        """Send the orders of ``decision``, stamped with when its ``cause`` was known (the
+        tick-to-order latency is measured from there)."""
+        instrument, ts = cause.instrument, cause.ts_event
         if decision is None:
             if strategy.skipped:
                 self.log.info("entry_skipped", instrument=instrument, reason=strategy.skipped)
@@ -118,6 +120,7 @@ class StrategyActor(Actor):
             await self.send(
                 OrderIntent(
                     ts_event=ts,
+                    ts_recv=cause.ts_recv,
                     strategy_id=self.strategy_id,
                     instrument=instrument,
                     side=side,

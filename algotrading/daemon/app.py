@@ -204,10 +204,14 @@ def _broker_venue(broker: OandaAccount | None, instruments: dict[str, Instrument
 
 
 def _add_broker_sources(runtime: LiveRuntime, broker: OandaAccount, symbols: list[str]) -> None:
-    """Prices to the feed, transactions to the venue: both streams, reconnecting."""
+    """Prices to the feed (stamped on arrival by the daemon's clock), transactions to the
+    venue: both streams, reconnecting."""
     from algotrading.adapters.oanda.streams import price_quotes, transaction_events
 
-    runtime.add_source(Source("market_data", lambda: price_quotes(broker.client, symbols), "feed"))
+    now = runtime.clock.now_ns
+    runtime.add_source(
+        Source("market_data", lambda: price_quotes(broker.client, symbols, now), "feed")
+    )
     runtime.add_source(
         Source(
             "venue_stream",

@@ -47,7 +47,8 @@ def order_request(order: Order, spec: InstrumentSpec) -> dict[str, Any]:
     body: dict[str, Any] = {
         "instrument": order.instrument,
         "units": format_units(units, units_precision(spec)),
-        "positionFill": "DEFAULT",
+        # a closing order only closes: if a stop got there first it must not open the other way
+        "positionFill": "REDUCE_ONLY" if order.reduce_only else "DEFAULT",
         "clientExtensions": {"id": order.client_order_id, "tag": order.strategy_id[:32]},
     }
     kind = order.order_type

@@ -14,6 +14,7 @@ reconciliation at the next start settles it.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 import aiohttp
@@ -74,6 +75,8 @@ class OandaVenueActor(Actor):
         self.sent = sent  # survives a restart of this actor, like the venue's own memory
         self.currency = currency
         self.unresolved: set[str] = set()
+        # ns from the arrival of the quote that closed the deciding bar to the request
+        self.tick_to_order_ns: deque[int] = deque(maxlen=10_000)
 
     async def _emit(self, transactions: list[dict[str, Any]]) -> None:
         for tx in sorted(transactions, key=lambda t: int(t.get("id", 0))):
@@ -105,6 +108,8 @@ class OandaVenueActor(Actor):
                 )
             )
             return
+        if order.ts_recv:
+            self.tick_to_order_ns.append(self.clock.now_ns() - order.ts_recv)
         await self._submit(order, request, resend=True)
 
     async def _submit(self, order: Order, request: dict[str, Any], *, resend: bool) -> None:

@@ -9,7 +9,8 @@ client order id is never reused (unique over the account's whole history, so a r
 is refused rather than doubled); a client id of a dependent order defaults to
 ``<entry's client id>.tp`` / ``.sl`` / ``.ts``; a stop-loss ``distance`` is measured from the
 expected fill price at submission (the current ask or bid for a market order, the order's price
-otherwise); ``positionFill`` and ``triggerCondition`` are echoed but every order works as
+otherwise); ``positionFill`` REDUCE_ONLY is enforced (the engine's reduce-only orders), the other
+values and ``triggerCondition`` are echoed but every order works as
 ``DEFAULT`` (reduce first, ask for buys and bid for sells).
 """
 

@@ -106,6 +106,8 @@ def plan_order(
         stop_loss=stop_loss,
         take_profit=take_profit,
         trailing_stop=parsed.trailing_stop.distance if parsed.trailing_stop else None,
+        # REDUCE_ONLY: the engine cuts it to the position when it trades, cancels it if flat
+        reduce_only=parsed.fields.get("positionFill") == "REDUCE_ONLY",
     )
     legs = {
         suffix: leg.client_extensions
