@@ -139,11 +139,11 @@ def test_the_daemon_trades_through_the_v20_adapter_and_the_kill_switch_empties_t
     assert any(t["type"] == "STOP_LOSS_ORDER" for t in transactions)  # brackets on fill
 
 
-def test_cut_responses_and_dropped_streams_never_send_an_order_twice(tmp_path, server, monkeypatch):
+def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     """Answers cut mid-body after the server took the order (the client cannot know whether
-    it arrived), 5xx answers and dropped streams: every order is looked up by its client id
-    before anything is sent again, so no client id reaches the venue twice, and the daemon's
-    positions end equal to the venue's."""
+    it arrived), 5xx and 429 answers, dropped and stalled streams, slow order acks: every order
+    whose fate is unknown is looked up by its client id before anything is sent again, so no
+    client id reaches the venue twice, and the daemon's positions end equal to the venue's."""
     url, account = server
     monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", TOKEN)
     config = daemon_config(tmp_path, url)
@@ -177,7 +177,24 @@ def test_cut_responses_and_dropped_streams_never_send_an_order_twice(tmp_path, s
                 "http_errors": {"status": 503, "count": 2},
             },
         )
-        await asyncio.sleep(12)
+        await asyncio.sleep(10)
+        await asyncio.to_thread(v20, url, "/admin/faults", "DELETE")
+        await asyncio.to_thread(  # then 429s and slow order acks ...
+            v20,
+            url,
+            "/admin/faults",
+            "POST",
+            {"http_errors": {"status": 429, "count": 3}, "order_delay_ms": 800},
+        )
+        await asyncio.sleep(10)
+        await asyncio.to_thread(  # ... and a price stream that stalls past the dead time
+            v20,
+            url,
+            "/admin/faults",
+            "POST",
+            {"stall_streams": {"stream": "pricing", "seconds": 11}},
+        )
+        await asyncio.sleep(14)
         await asyncio.to_thread(v20, url, "/admin/faults", "DELETE")
         await asyncio.sleep(4)  # let the last orders settle
         runtimes[0].request_stop("test done")
@@ -190,6 +207,9 @@ def test_cut_responses_and_dropped_streams_never_send_an_order_twice(tmp_path, s
         h for h in history if h.get("kind") == "cut_response" and h["path"].endswith("/orders")
     ]
     assert cut_posts, "no order submission was cut: the scenario did not happen"
+    kinds = {h.get("kind") for h in history}
+    assert {"cut_response", "http_error", "order_delay"} <= kinds
+    assert any(h["event"] == "stall_streams" for h in history)
     transactions = v20(url, f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
     ids = [
         t.get("clientExtensions", {}).get("id")
