@@ -12,6 +12,7 @@ Pure logic; the order manager sends what it returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -25,6 +26,57 @@ class Levels:
     stop_loss: float | None
     take_profit: float | None
     trailing_stop: float | None
+
+
+def bracket_legs(
+    entry: Order,
+    *,
+    quantity: float,
+    ts: int,
+    base: str,
+    stop_loss: float | None,
+    take_profit: float | None,
+    trailing_stop: float | None,
+) -> list[Order]:
+    """The exit legs of a bracket on ``entry`` for ``quantity`` (ids ``<base>.sl`` / ``.ts``
+    / ``.tp``), in the order they are watched: the stop-loss first."""
+    common: dict[str, Any] = {
+        "ts_event": ts,
+        "parent_id": entry.client_order_id,
+        "strategy_id": entry.strategy_id,
+        "instrument": entry.instrument,
+        "side": entry.side.opposite(),
+        "quantity": quantity,
+    }
+    legs: list[Order] = []
+    if stop_loss is not None:
+        legs.append(
+            Order(
+                client_order_id=f"{base}.sl",
+                order_type=OrderType.STOP,
+                stop_price=stop_loss,
+                **common,
+            )
+        )
+    if trailing_stop is not None:
+        legs.append(
+            Order(
+                client_order_id=f"{base}.ts",
+                order_type=OrderType.TRAILING_STOP,
+                trailing_distance=trailing_stop,
+                **common,
+            )
+        )
+    if take_profit is not None:
+        legs.append(
+            Order(
+                client_order_id=f"{base}.tp",
+                order_type=OrderType.LIMIT,
+                limit_price=take_profit,
+                **common,
+            )
+        )
+    return legs
 
 
 class SyntheticBrackets:
@@ -55,42 +107,15 @@ class SyntheticBrackets:
             self._pending[fill.client_order_id] = (entry, levels, fills + 1)
         # the legs of a second partial fill are <id>.2.sl, ...
         base = entry.client_order_id if fills == 0 else f"{entry.client_order_id}.{fills + 1}"
-        common = {
-            "ts_event": ts,
-            "parent_id": entry.client_order_id,
-            "strategy_id": entry.strategy_id,
-            "instrument": entry.instrument,
-            "side": entry.side.opposite(),
-            "quantity": fill.quantity,
-        }
-        legs: list[Order] = []
-        if levels.stop_loss is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{base}.sl",
-                    order_type=OrderType.STOP,
-                    stop_price=levels.stop_loss,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        if levels.trailing_stop is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{base}.ts",
-                    order_type=OrderType.TRAILING_STOP,
-                    trailing_distance=levels.trailing_stop,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        if levels.take_profit is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{base}.tp",
-                    order_type=OrderType.LIMIT,
-                    limit_price=levels.take_profit,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+        legs = bracket_legs(
+            entry,
+            quantity=fill.quantity,
+            ts=ts,
+            base=base,
+            stop_loss=levels.stop_loss,
+            take_profit=levels.take_profit,
+            trailing_stop=levels.trailing_stop,
+        )
         ids = tuple(leg.client_order_id for leg in legs)
         for leg in legs:
             self._legs[leg.client_order_id] = tuple(i for i in ids if i != leg.client_order_id)

@@ -31,6 +31,7 @@ import msgspec
 
 from algotrading.data.calendars import fx_next_rollover
 from algotrading.data.instruments import AssetClass, InstrumentSpec
+from algotrading.execution.bracket import bracket_legs
 from algotrading.messages import (
     AccountState,
     Alert,
@@ -403,43 +404,15 @@ class SimExchange:
 
     def _attach_bracket(self, entry: Working, ts: int, out: list[Message]) -> list[Working]:
         order = entry.order
-        legs: list[Order] = []
-        exit_side = order.side.opposite()
-        common = {
-            "ts_event": ts,
-            "parent_id": order.client_order_id,
-            "strategy_id": order.strategy_id,
-            "instrument": order.instrument,
-            "side": exit_side,
-            "quantity": order.quantity,
-        }
-        if order.stop_loss is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{order.client_order_id}.sl",
-                    order_type=OrderType.STOP,
-                    stop_price=order.stop_loss,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        if order.trailing_stop is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{order.client_order_id}.ts",
-                    order_type=OrderType.TRAILING_STOP,
-                    trailing_distance=order.trailing_stop,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        if order.take_profit is not None:
-            legs.append(
-                Order(
-                    client_order_id=f"{order.client_order_id}.tp",
-                    order_type=OrderType.LIMIT,
-                    limit_price=order.take_profit,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+        legs = bracket_legs(
+            order,
+            quantity=order.quantity,
+            ts=ts,
+            base=order.client_order_id,
+            stop_loss=order.stop_loss,
+            take_profit=order.take_profit,
+            trailing_stop=order.trailing_stop,
+        )
         created = []
         for leg in legs:
             partners = tuple(o.client_order_id for o in legs if o is not leg)

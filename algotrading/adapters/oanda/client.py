@@ -279,6 +279,8 @@ class OandaClient:
                     try:
                         body = json.loads(text)
                     except json.JSONDecodeError:
+                        body = None
+                    if not isinstance(body, dict):
                         body = {"errorMessage": text[:200]}
                     raise V20Error(response.status, body, "GET", suffix)
                 while True:

@@ -174,6 +174,7 @@ def events_from_transaction(tx: dict[str, Any], sent: SentOrders, currency: str)
                 quantity=0.0,
                 amount=parse_decimal(p.get("financing", "0"), "financing"),
                 days=1,
+                currency=currency,
             )
             for p in tx.get("positionFinancings") or []
         ]

@@ -50,9 +50,10 @@ def parse_time(text: str) -> int:
         except ValueError:
             raise WireError(f"not a UNIX time: {text!r}") from None
     head, dot, tail = text.partition(".")
-    if not dot:
-        return parse_utc(text)
-    digits = "".join(c for c in tail if c.isdigit())
+    digits = ""
+    if dot:
+        while len(digits) < len(tail) and tail[len(digits)].isdigit():
+            digits += tail[len(digits)]
     zone = tail[len(digits) :]
     try:
         base = parse_utc(head + zone)
@@ -87,7 +88,7 @@ def parse_decimal(value: Any, what: str) -> float:
         raise WireError(f"{what}: expected a decimal string, got {value!r}")
     try:
         number = float(Decimal(str(value)))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # ValueError: a signalling NaN
         raise WireError(f"{what}: not a decimal: {value!r}") from None
     if not math.isfinite(number):
         raise WireError(f"{what}: not finite: {value!r}")
