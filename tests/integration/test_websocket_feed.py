@@ -10,12 +10,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from algotrading.adapters.websocket_feed import QuoteMapping, WebsocketFeed, WebsocketFeedConfig
 from algotrading.messages import Quote
+
+
+@pytest.fixture(autouse=True)
+def _all_log_levels():
+    """capture_logs sees only what the configured wrapper lets through; another test may have
+    configured it to drop info events (configure_logging at warning). Start from structlog's
+    defaults here, and put the configuration back after."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
+
 
 T_MS = 1704700800123  # 2024-01-08T08:00:00.123Z
 SUBSCRIPTION = {"action": "subscribe", "symbols": "EURUSD,GBPUSD"}
