@@ -120,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level of the actors during the run (default: warning; info "
         "shows every signal, order and fill)",
     )
+    backup = sub.add_parser(
+        "backup",
+        help="copy the daemon's state database safely, even while it runs",
+        description="A consistent copy of the state database (SQLite online backup; the "
+        "running daemon is not stopped or locked out), checked for integrity before it "
+        "replaces --out.",
+    )
+    backup.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
+    backup.add_argument("--out", metavar="FILE", required=True, help="where the copy goes")
     from algotrading.backtest.sweep_cli import add_sweep_parser
     from algotrading.data.convert import add_data_commands
     from algotrading.models.train_cli import add_train_parser
@@ -149,6 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from algotrading.sim.server.cli import run_sim_exchange_command
 
             return run_sim_exchange_command(args)
+        if args.command == "backup":
+            from algotrading.daemon.app import DB_NAME
+            from algotrading.state.store import backup_database
+
+            copied = backup_database(Path(args.state_dir) / DB_NAME, Path(args.out))
+            print(f"{args.out}: {copied} journal records, integrity ok")
+            return 0
         if args.command == "train":
             from algotrading.models.train_cli import run_train_command
 

@@ -27,10 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import msgspec
+
 if TYPE_CHECKING:
     from algotrading.models.registry import ModelRegistry
 
-from algotrading.errors import AlgotradingError
+from algotrading.errors import AlgotradingError, DataError
+from algotrading.log import get_logger
 from algotrading.messages import (
     AccountState,
     Fill,
@@ -220,6 +223,11 @@ class StateStore:
         """Commit the pending group of journal appends."""
         self._flush()
 
+    def backup_to(self, destination: str | Path) -> None:
+        """A consistent copy of this database (see :func:`backup_database`)."""
+        self._flush()
+        backup_database(self.path, destination)
+
     def model_registry(self) -> ModelRegistry:
         """The model registry in this database, on the store's own connection (the file's one
         writer while the daemon runs); the pending journal group is committed first."""
@@ -253,14 +261,28 @@ class StateStore:
         return None if row is None else (row[0], row[1], bytes(row[2]))
 
     def journal(self, session_id: str | None = None, after_seq: int = 0) -> Iterator[Message]:
-        """The journaled messages in sequence order, decoded."""
-        sql = "SELECT body FROM journal WHERE seq > ?"
+        """The journaled messages in sequence order, decoded. A last record that cannot be
+        decoded (damaged on disk) is reported and left out, every record before it read; a
+        damaged record with records after it is an error naming it — recovery must not skip a
+        step in the middle."""
+        sql = "SELECT seq, body FROM journal WHERE seq > ?"
         args: tuple[Any, ...] = (after_seq,)
         if session_id is not None:
             sql += " AND session_id = ?"
             args += (session_id,)
-        for (body,) in self._conn.execute(sql + " ORDER BY seq", args):
-            yield decode_msgpack(body)
+        rows = self._conn.execute(sql + " ORDER BY seq", args).fetchall()
+        for i, (seq, body) in enumerate(rows):
+            try:
+                yield decode_msgpack(body)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                if i == len(rows) - 1:  # a damaged last record: the ones before stand
+                    get_logger("state").warning(
+                        "journal_tail_damaged", seq=seq, reason=str(exc), path=str(self.path)
+                    )
+                    return
+                raise DataError(
+                    str(self.path), f"journal record {seq} cannot be read ({exc})", seq
+                ) from None
 
     def orders(self, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM orders"
@@ -438,3 +460,28 @@ def _acquire_lock(path: Path) -> IO[str]:
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def backup_database(source: str | Path, destination: str | Path) -> int:
+    """Copy the state database ``source`` to ``destination`` with SQLite's online backup, safely
+    while a daemon writes to it (its lock is not taken; the copy is a consistent snapshot of
+    the committed state), then check the copy's integrity. Returns the journal records copied."""
+    source, destination = Path(source), Path(destination)
+    if not source.is_file():
+        raise AlgotradingError(f"{source}: no state database here")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst, pages=1024)
+            if dst.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+                raise AlgotradingError(f"{partial}: the copy failed its integrity check")
+            count = int(dst.execute("SELECT count(*) FROM journal").fetchone()[0])
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    os.replace(partial, destination)  # the finished copy appears whole, or not at all
+    return count

@@ -58,6 +58,17 @@ def test_sigterm_mid_run_exits_0_within_5_seconds_with_consistent_state(tmp_path
         line = proc.stderr.readline()
         seen_fill = '"event": "filled"' in line
     assert seen_fill, "the daemon never traded"
+    # a backup while it runs: consistent, checked, and the daemon goes on undisturbed
+    backup = subprocess.run(
+        [sys.executable, "-m", "algotrading", "backup", "--state-dir", str(tmp_path / "state"),
+         "--out", str(tmp_path / "backup.sqlite")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert backup.returncode == 0, backup.stderr[-2000:]
+    assert "integrity ok" in backup.stdout
+    copy = check_database(tmp_path / "backup.sqlite")
+    assert copy.execute("SELECT count(*) FROM journal").fetchone()[0] > 0
+    assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     out, err = proc.communicate(timeout=10)

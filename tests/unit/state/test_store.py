@@ -236,3 +236,48 @@ def test_writes_need_a_session(tmp_path):
     with pytest.raises(RuntimeError, match="begin_session"):
         store.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1))
     store.close()
+
+
+def _quotes(store, n: int) -> None:
+    for i in range(n):
+        store.append(Quote(ts_event=i + 1, instrument="EUR_USD", bid=1.1, ask=1.1002))
+    store.flush()
+
+
+def _damage(path: Path, seq: int) -> None:
+    db = sqlite3.connect(path)
+    db.execute("UPDATE journal SET body = ? WHERE seq = ?", (b"\xc1\xff torn", seq))
+    db.commit()
+    db.close()
+
+
+def test_a_damaged_last_journal_record_is_left_out_and_the_rest_read(store, tmp_path):
+    _quotes(store, 5)
+    _damage(store.path, 5)
+    assert [m.ts_event for m in store.journal()] == [1, 2, 3, 4]
+
+
+def test_a_damaged_record_in_the_middle_is_an_error_naming_it(store):
+    from algotrading.errors import DataError
+
+    _quotes(store, 5)
+    _damage(store.path, 3)
+    with pytest.raises(DataError, match="journal record 3"):
+        list(store.journal())
+
+
+def test_backup_copies_a_consistent_database_while_it_is_open(store, tmp_path):
+    from algotrading.state.store import backup_database
+
+    _quotes(store, 50)
+    store.write_ahead(order())
+    copied = backup_database(store.path, tmp_path / "backup" / "copy.sqlite")
+    assert copied == 50
+    again = StateStore.open(tmp_path / "backup" / "copy.sqlite", lock=False)
+    try:
+        assert [m.ts_event for m in again.journal()][-1] == 50
+        assert again.order("s1-000001") is not None
+    finally:
+        again.close()
+    with pytest.raises(AlgotradingError, match="no state database"):
+        backup_database(tmp_path / "nothing.sqlite", tmp_path / "x.sqlite")
