@@ -105,6 +105,16 @@ async def run_daemon(
     session: Session | None = None
     runtime: LiveRuntime | None = None
     try:
+        if broker is not None:  # orders the last run wrote ahead but never heard back about
+            from algotrading.adapters.oanda.recovery import resolve_unacknowledged
+
+            resolved = await resolve_unacknowledged(store, broker.client, broker.currency)
+            log.info(
+                "orders_resolved",
+                adopted=len(resolved.adopted),
+                never_sent=len(resolved.never_sent),
+                fills=resolved.fills,
+            )
         session = build_session(
             config,
             strategy,

@@ -224,3 +224,44 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     }
     ours = {k: v for k, v in summary.positions.items() if v}
     assert ours == venue
+
+
+def test_after_a_restart_unacknowledged_orders_are_adopted_or_marked_never_sent(tmp_path, server):
+    """Orders written ahead by a daemon that died before hearing back: the one the venue has
+    (by its client id) is adopted with its fill; the one it never got is marked never sent."""
+    from algotrading.adapters.oanda.client import OandaClient
+    from algotrading.adapters.oanda.recovery import resolve_unacknowledged
+    from algotrading.config import Secret
+    from algotrading.messages import Order, Side
+    from algotrading.state.store import StateStore
+
+    url, account = server
+    store = StateStore.open(tmp_path / "state.sqlite")
+    store.begin_session("old", "paper", {}, 0)
+    for cid in ("old-000001", "old-000002"):
+        store.write_ahead(
+            Order(ts_event=1, client_order_id=cid, strategy_id="s", instrument="EUR_USD",
+                  side=Side.BUY, quantity=1_000)
+        )  # fmt: skip
+    store.flush()
+    arrived = v20(  # the first one reached the venue just before the crash
+        url, f"/v3/accounts/{account}/orders", "POST",
+        {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "1000",
+                   "clientExtensions": {"id": "old-000001"}}},
+    )  # fmt: skip
+    assert "orderFillTransaction" in arrived
+
+    async def resolve():
+        async with OandaClient(url, url, account, Secret(TOKEN)) as client:
+            return await resolve_unacknowledged(store, client, "USD")
+
+    result = asyncio.run(resolve())
+    assert result.adopted == ["old-000001"]
+    assert result.never_sent == ["old-000002"]
+    assert result.fills == 1
+    assert store.order("old-000001")["status"] == "FILLED"
+    assert store.order("old-000002")["status"] == "REJECTED"
+    assert "never_sent" in store.order("old-000002")["reason"]
+    fills = store.fills("old-000001")
+    assert [f["quantity"] for f in fills] == [1_000.0]
+    store.close()
