@@ -106,14 +106,19 @@ async def run_daemon(
     runtime: LiveRuntime | None = None
     try:
         if broker is not None:  # orders the last run wrote ahead but never heard back about
-            from algotrading.adapters.oanda.recovery import resolve_unacknowledged
+            from algotrading.adapters.oanda.recovery import (
+                record_missed_fills,
+                resolve_unacknowledged,
+            )
 
             resolved = await resolve_unacknowledged(store, broker.client, broker.currency)
+            missed = await record_missed_fills(store, broker.client, broker.currency)
             log.info(
                 "orders_resolved",
                 adopted=len(resolved.adopted),
                 never_sent=len(resolved.never_sent),
                 fills=resolved.fills,
+                missed_fills=missed,
             )
         session = build_session(
             config,
@@ -126,7 +131,7 @@ async def run_daemon(
             account_every_ns=10**9,
             ledger=Ledger(retain=False),
             state_db=state_dir / DB_NAME,
-            venue=_broker_venue(broker, instruments),
+            venue=_broker_venue(broker, instruments, store),
             venue_positions=broker.positions if broker is not None else None,
         )
         runtime = LiveRuntime(
@@ -203,13 +208,19 @@ async def run_daemon(
     )
 
 
-def _broker_venue(broker: OandaAccount | None, instruments: dict[str, InstrumentSpec]) -> Any:
+def _broker_venue(
+    broker: OandaAccount | None, instruments: dict[str, InstrumentSpec], store: StateStore
+) -> Any:
     if broker is None:
         return None
     from algotrading.adapters.oanda.venue import OandaVenueActor
 
     return lambda: OandaVenueActor(
-        client=broker.client, instruments=instruments, sent=broker.sent, currency=broker.currency
+        client=broker.client,
+        instruments=instruments,
+        sent=broker.sent,
+        currency=broker.currency,
+        journal=store,
     )
 
 

@@ -304,6 +304,23 @@ class StateStore:
             (client_order_id,),
         )
 
+    def has_fill(self, fill_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)).fetchone()
+        return row is not None
+
+    def journal_of_kind(self, kind: str, last: int = 0) -> list[Message]:
+        """The journaled messages of one kind (the newest ``last`` of them, when given), in
+        sequence order; damaged records are left out."""
+        sql = "SELECT body FROM journal WHERE kind = ? ORDER BY seq DESC"
+        rows = self._conn.execute(sql + (f" LIMIT {int(last)}" if last else ""), (kind,))
+        out = []
+        for (body,) in rows:
+            try:
+                out.append(decode_msgpack(body))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+        return out[::-1]
+
     def positions(self) -> dict[str, dict[str, Any]]:
         return {r["instrument"]: r for r in self._rows("SELECT * FROM positions")}
 

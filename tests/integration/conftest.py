@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,3 +52,77 @@ def hourly_csv(tmp_path: Path) -> Path:
     return write_dukascopy_csv(
         tmp_path / "EURUSD_H1.csv", "2024-03-04T00:00:00Z", "2024-05-04T00:00:00Z", seed=11
     )
+
+
+# --- the sim-exchange server as a separate process --------------------------------------
+
+SIM_TOKEN = "test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def v20(url: str, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {SIM_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@dataclass(frozen=True)
+class SimServer:
+    """A running ``algotrading sim-exchange``: its URL, its default account, and a v20 call."""
+
+    url: str
+    account: str
+    token: str = SIM_TOKEN
+
+    def call(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
+        return v20(self.url, path, method, body)
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ALGOTRADING_SIM_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "sim-exchange.log").open("w")  # a file: a full pipe would stall it
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "algotrading",
+            "sim-exchange",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "sim"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    account = None
+    while time.monotonic() < deadline and account is None and proc.poll() is None:
+        try:
+            account = v20(url, "/v3/accounts")["accounts"][0]["id"]
+        except OSError:
+            time.sleep(0.2)
+    assert account, (tmp_path / "sim-exchange.log").read_text()[-3000:]
+    yield SimServer(url, account)
+    proc.terminate()
+    try:
+        assert proc.wait(timeout=15) == 0  # a graceful stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()

@@ -5,79 +5,12 @@ transaction stream, the kill switch over the wire, and faults the adapter rides 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-
-import pytest
 
 from algotrading.config import load_config
 from algotrading.daemon.app import run_daemon
 from algotrading.daemon.control import Control
 from algotrading.messages import Command
-
-TOKEN = "test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def v20(url: str, path: str, method: str = "GET", body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture
-def server(tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ALGOTRADING_SIM_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "sim-exchange.log").open("w")  # a file: a full pipe would stall it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "algotrading",
-            "sim-exchange",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "sim"),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    account = None
-    while time.monotonic() < deadline and account is None and proc.poll() is None:
-        try:
-            account = v20(url, "/v3/accounts")["accounts"][0]["id"]
-        except OSError:
-            time.sleep(0.2)
-    assert account, (tmp_path / "sim-exchange.log").read_text()[-3000:]
-    yield url, account
-    proc.terminate()
-    try:
-        assert proc.wait(timeout=15) == 0  # a graceful stop
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
 
 
 def daemon_config(tmp_path, url):
@@ -95,8 +28,8 @@ def daemon_config(tmp_path, url):
 def test_the_daemon_trades_through_the_v20_adapter_and_the_kill_switch_empties_the_account(
     tmp_path, server, monkeypatch
 ):
-    url, account = server
-    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", TOKEN)
+    url, account, token = server.url, server.account, server.token
+    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", token)
     config = daemon_config(tmp_path, url)
     control = Control()
     runtimes = []
@@ -113,8 +46,10 @@ def test_the_daemon_trades_through_the_v20_adapter_and_the_kill_switch_empties_t
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            positions = await asyncio.to_thread(v20, url, f"/v3/accounts/{account}/openPositions")
-            pending = await asyncio.to_thread(v20, url, f"/v3/accounts/{account}/pendingOrders")
+            positions = await asyncio.to_thread(
+                server.call, f"/v3/accounts/{account}/openPositions"
+            )
+            pending = await asyncio.to_thread(server.call, f"/v3/accounts/{account}/pendingOrders")
             if positions["positions"] and pending["orders"]:
                 break
             await asyncio.sleep(0.3)
@@ -127,11 +62,11 @@ def test_the_daemon_trades_through_the_v20_adapter_and_the_kill_switch_empties_t
     assert summary.exit_code == 0
     assert summary.fills >= 1
     assert summary.trading_state == "HALTED"
-    positions = v20(url, f"/v3/accounts/{account}/openPositions")["positions"]
-    pending = v20(url, f"/v3/accounts/{account}/pendingOrders")["orders"]
+    positions = server.call(f"/v3/accounts/{account}/openPositions")["positions"]
+    pending = server.call(f"/v3/accounts/{account}/pendingOrders")["orders"]
     assert positions == []
     assert pending == []
-    transactions = v20(url, f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
+    transactions = server.call(f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
     created = [t for t in transactions if t["type"] == "MARKET_ORDER"]
     ids = [t.get("clientExtensions", {}).get("id") for t in created]
     assert all(ids)
@@ -144,8 +79,8 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     it arrived), 5xx and 429 answers, dropped and stalled streams, slow order acks: every order
     whose fate is unknown is looked up by its client id before anything is sent again, so no
     client id reaches the venue twice, and the daemon's positions end equal to the venue's."""
-    url, account = server
-    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", TOKEN)
+    url, account, token = server.url, server.account, server.token
+    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", token)
     config = daemon_config(tmp_path, url)
     runtimes = []
 
@@ -161,14 +96,13 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             fills = await asyncio.to_thread(
-                v20, url, f"/v3/accounts/{account}/transactions/sinceid?id=0"
+                server.call, f"/v3/accounts/{account}/transactions/sinceid?id=0"
             )
             if any(t["type"] == "ORDER_FILL" for t in fills["transactions"]):
                 break
             await asyncio.sleep(0.3)
         await asyncio.to_thread(
-            v20,
-            url,
+            server.call,
             "/admin/faults",
             "POST",
             {
@@ -178,31 +112,29 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
             },
         )
         await asyncio.sleep(10)
-        await asyncio.to_thread(v20, url, "/admin/faults", "DELETE")
+        await asyncio.to_thread(server.call, "/admin/faults", "DELETE")
         await asyncio.to_thread(  # then 429s and slow order acks ...
-            v20,
-            url,
+            server.call,
             "/admin/faults",
             "POST",
             {"http_errors": {"status": 429, "count": 3}, "order_delay_ms": 800},
         )
         await asyncio.sleep(10)
         await asyncio.to_thread(  # ... and a price stream that stalls past the dead time
-            v20,
-            url,
+            server.call,
             "/admin/faults",
             "POST",
             {"stall_streams": {"stream": "pricing", "seconds": 11}},
         )
         await asyncio.sleep(14)
-        await asyncio.to_thread(v20, url, "/admin/faults", "DELETE")
+        await asyncio.to_thread(server.call, "/admin/faults", "DELETE")
         await asyncio.sleep(4)  # let the last orders settle
         runtimes[0].request_stop("test done")
         return await daemon
 
     summary = asyncio.run(main())
     assert summary.exit_code == 0
-    history = v20(url, "/admin/faults")["history"]
+    history = server.call("/admin/faults")["history"]
     cut_posts = [
         h for h in history if h.get("kind") == "cut_response" and h["path"].endswith("/orders")
     ]
@@ -210,7 +142,7 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     kinds = {h.get("kind") for h in history}
     assert {"cut_response", "http_error", "order_delay"} <= kinds
     assert any(h["event"] == "stall_streams" for h in history)
-    transactions = v20(url, f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
+    transactions = server.call(f"/v3/accounts/{account}/transactions/sinceid?id=0")["transactions"]
     ids = [
         t.get("clientExtensions", {}).get("id")
         for t in transactions
@@ -220,7 +152,7 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     assert len(ids) == len(set(ids))
     venue = {
         p["instrument"]: float(p["long"]["units"]) + float(p["short"]["units"])
-        for p in v20(url, f"/v3/accounts/{account}/openPositions")["positions"]
+        for p in server.call(f"/v3/accounts/{account}/openPositions")["positions"]
     }
     ours = {k: v for k, v in summary.positions.items() if v}
     assert ours == venue
@@ -235,7 +167,7 @@ def test_after_a_restart_unacknowledged_orders_are_adopted_or_marked_never_sent(
     from algotrading.messages import Order, Side
     from algotrading.state.store import StateStore
 
-    url, account = server
+    url, account, token = server.url, server.account, server.token
     store = StateStore.open(tmp_path / "state.sqlite")
     store.begin_session("old", "paper", {}, 0)
     for cid in ("old-000001", "old-000002"):
@@ -244,15 +176,15 @@ def test_after_a_restart_unacknowledged_orders_are_adopted_or_marked_never_sent(
                   side=Side.BUY, quantity=1_000)
         )  # fmt: skip
     store.flush()
-    arrived = v20(  # the first one reached the venue just before the crash
-        url, f"/v3/accounts/{account}/orders", "POST",
+    arrived = server.call(# the first one reached the venue just before the crash
+f"/v3/accounts/{account}/orders", "POST",
         {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "1000",
                    "clientExtensions": {"id": "old-000001"}}},
     )  # fmt: skip
     assert "orderFillTransaction" in arrived
 
     async def resolve():
-        async with OandaClient(url, url, account, Secret(TOKEN)) as client:
+        async with OandaClient(url, url, account, Secret(token)) as client:
             return await resolve_unacknowledged(store, client, "USD")
 
     result = asyncio.run(resolve())

@@ -41,6 +41,7 @@ from algotrading.messages import (
     VenueEvent,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.state.journal import Journal
 
 UNKNOWN = (aiohttp.ClientError, TimeoutError, ConnectionError)
 LOOKUP_ATTEMPTS = 5
@@ -68,8 +69,10 @@ class OandaVenueActor(Actor):
         instruments: dict[str, InstrumentSpec],
         sent: SentOrders,
         currency: str = "USD",
+        journal: Journal | None = None,
     ) -> None:
         super().__init__(name)
+        self.journal = journal  # every venue event is an input: journaled as it came
         self.client = client
         self.instruments = instruments
         self.sent = sent  # survives a restart of this actor, like the venue's own memory
@@ -216,6 +219,8 @@ class OandaVenueActor(Actor):
         )
 
     async def on_venue_event(self, msg: VenueEvent) -> None:
+        if self.journal is not None:
+            self.journal.append(msg)
         payload = msg.payload
         if payload.get("type") == "HEARTBEAT":
             await self._account_state()
