@@ -25,20 +25,23 @@ from algotrading.messages import (
 from algotrading.runtime.actor import Actor
 from algotrading.sim.exchange import SimExchange
 
+# What any venue actor may emit: the simulated one here, a broker's adapter elsewhere.
+VENUE_EMITS = (
+    Order,
+    OrderAccepted,
+    OrderRejected,
+    OrderCancelled,
+    OrderModified,
+    RequestRejected,
+    Fill,
+    Financing,
+    AccountState,
+    Alert,
+)
+
 
 class SimVenueActor(Actor):
-    emits = (
-        Order,
-        OrderAccepted,
-        OrderRejected,
-        OrderCancelled,
-        OrderModified,
-        RequestRejected,
-        Fill,
-        Financing,
-        AccountState,
-        Alert,
-    )
+    emits = VENUE_EMITS
 
     def __init__(
         self, name: str = "venue", *, exchange: SimExchange, account_every_ns: int = 0

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -76,8 +76,7 @@ def v20(url: str, path: str, method: str = "GET", body: dict | None = None) -> d
         return json.loads(response.read())
 
 
-@dataclass(frozen=True)
-class SimServer:
+class SimServer(NamedTuple):
     """A running ``algotrading sim-exchange``: its URL, its default account, and a v20 call."""
 
     url: str

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from algotrading.actors.venue import VENUE_EMITS
 from algotrading.adapters.oanda.client import OandaClient, V20Error
 from algotrading.adapters.oanda.mapping import SentOrders, events_from_transaction, order_request
 from algotrading.adapters.oanda.wire import WireError, parse_decimal
@@ -28,13 +29,8 @@ from algotrading.messages import (
     Alert,
     AlertLevel,
     CancelOrder,
-    Fill,
-    Financing,
     ModifyOrder,
     Order,
-    OrderAccepted,
-    OrderCancelled,
-    OrderModified,
     OrderRejected,
     RequestRejected,
     SubmitOrder,
@@ -48,18 +44,7 @@ LOOKUP_ATTEMPTS = 5
 
 
 class OandaVenueActor(Actor):
-    emits = (
-        Order,
-        OrderAccepted,
-        OrderRejected,
-        OrderCancelled,
-        OrderModified,
-        RequestRejected,
-        Fill,
-        Financing,
-        AccountState,
-        Alert,
-    )
+    emits = VENUE_EMITS
 
     def __init__(
         self,
