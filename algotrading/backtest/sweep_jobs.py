@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from algotrading.errors import ConfigError
@@ -67,8 +67,7 @@ class History:
         frame = self.frame
         if frame is None:
             return iter(self.synthetic[lo:hi])
-        columns = ("ts_open", "open", "high", "low", "close", "volume")
-        return replace(frame, **{c: getattr(frame, c)[lo:hi] for c in columns}).bars()
+        return frame.rows(lo, hi).bars()
 
     def columns(self) -> BarColumns:
         """The whole history as columns (training reads arrays)."""

@@ -32,6 +32,19 @@ class BarColumns:
     def __len__(self) -> int:
         return len(self.ts_open)
 
+    def rows(self, start: int, stop: int) -> BarColumns:
+        """Rows ``[start, stop)`` as columns of their own (views, no copy)."""
+        return BarColumns(
+            instrument=self.instrument,
+            interval_ns=self.interval_ns,
+            ts_open=self.ts_open[start:stop],
+            open=self.open[start:stop],
+            high=self.high[start:stop],
+            low=self.low[start:stop],
+            close=self.close[start:stop],
+            volume=self.volume[start:stop],
+        )
+
     def bars(self) -> Iterator[Bar]:
         """The rows as :class:`Bar` messages, each stamped at its close."""
         # The hot path of a backtest: columns become Python lists once (far quicker than

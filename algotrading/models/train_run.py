@@ -167,16 +167,7 @@ def backtest_predictions(
     )
     rows = result.rows
     lo, hi = int(rows[0]), int(rows[-1]) + 1
-    frame = BarColumns(
-        instrument=columns.instrument,
-        interval_ns=columns.interval_ns,
-        ts_open=columns.ts_open[lo:hi],
-        open=columns.open[lo:hi],
-        high=columns.high[lo:hi],
-        low=columns.low[lo:hi],
-        close=columns.close[lo:hi],
-        volume=columns.volume[lo:hi],
-    )
+    frame = columns.rows(lo, hi)
     backtest = run_loop(
         run_backtest(
             frame.bars(),

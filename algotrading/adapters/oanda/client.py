@@ -189,12 +189,7 @@ class OandaClient:
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
         ) as response:
             text = await response.text()
-        try:
-            data = json.loads(text) if text else {}
-        except json.JSONDecodeError:
-            data = {"errorMessage": f"not JSON: {text[:200]!r}"}
-        if not isinstance(data, dict):
-            data = {"errorMessage": f"unexpected body: {text[:200]!r}"}
+        data = _json_object(text)
         if response.status >= 300:
             raise V20Error(response.status, data, method, path)
         return data
@@ -275,13 +270,7 @@ class OandaClient:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout_s),
             ) as response:
                 if response.status >= 300:
-                    text = await response.text()
-                    try:
-                        body = json.loads(text)
-                    except json.JSONDecodeError:
-                        body = None
-                    if not isinstance(body, dict):
-                        body = {"errorMessage": text[:200]}
+                    body = _json_object(await response.text())
                     raise V20Error(response.status, body, "GET", suffix)
                 while True:
                     try:
@@ -302,3 +291,16 @@ class OandaClient:
                         yield item
         finally:
             await session.close()
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A response body as a JSON object; anything else becomes an ``errorMessage``."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {"errorMessage": f"not JSON: {text[:200]!r}"}
+    if not isinstance(data, dict):
+        return {"errorMessage": f"unexpected body: {text[:200]!r}"}
+    return data

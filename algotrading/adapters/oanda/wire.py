@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from algotrading.data.instruments import AssetClass, InstrumentSpec
-from algotrading.timestamps import parse_utc
+from algotrading.timestamps import iso_utc, parse_utc
 
 NS = 1_000_000_000
 HEARTBEAT_SECONDS = 5.0
@@ -34,8 +34,6 @@ def format_time(ts_ns: int, unix: bool = False) -> str:
     seconds, rest = divmod(ts_ns, NS)
     if unix:
         return f"{seconds}.{rest:09d}"
-    from algotrading.timestamps import iso_utc
-
     return iso_utc(seconds * NS)[:-1] + f".{rest:09d}Z"
 
 
