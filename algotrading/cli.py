@@ -348,7 +348,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration", "", "expected a number of seconds > 0")
     summary = run_loop(
-        run_daemon(config, Path(args.state_dir), duration_s=args.duration, speed=args.speed),
+        run_daemon(
+            config,
+            Path(args.state_dir),
+            duration_s=args.duration,
+            speed=args.speed,
+            config_dir=Path(args.config) if args.config else None,
+        ),
         use_uvloop=config.system.runtime.uvloop,
     )
     equity = f"{summary.equity:.2f}" if summary.equity is not None else "n/a"

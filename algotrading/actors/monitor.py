@@ -4,6 +4,7 @@ refusals, alerts, actor failures — logs it, and keeps the session's ledger and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from algotrading.backtest.ledger import Ledger
 from algotrading.messages import (
@@ -13,6 +14,7 @@ from algotrading.messages import (
     AlertLevel,
     Fill,
     Financing,
+    Message,
     Order,
     OrderAccepted,
     OrderCancelled,
@@ -36,13 +38,20 @@ class MonitorActor(Actor):
         ledger: Ledger,
         journal: Journal | None = None,
         summary_every_ns: int = 0,
+        observer: Callable[[Message], None] | None = None,
     ) -> None:
         super().__init__(name)
+        self.observer = observer
         self.ledger = ledger
         self.journal = journal
         self.summary_every_ns = summary_every_ns
         self._last_summary_ns = 0
         self.counts: Counter[str] = Counter()
+
+    async def handle(self, msg: Message) -> None:
+        await super().handle(msg)
+        if self.observer is not None:  # the daemon's services: alerts, metrics
+            self.observer(msg)
 
     async def on_order(self, msg: Order) -> None:
         self.counts["orders"] += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from algotrading.adapters.replay import ReplayClock, paced, ticks
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
+from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.log import get_logger
@@ -77,9 +78,12 @@ async def run_daemon(
     speed: float | None = None,
     control: Control | None = None,
     on_started: Callable[[Session, LiveRuntime], None] | None = None,
+    services: Sequence[Service] | None = None,
+    config_dir: Path | None = None,
 ) -> RunSummary:
     """Run the paper daemon until ``duration_s``, a signal, or the end of the feed. Operator
-    commands come in through ``control``; ``on_started`` sees the session once it runs."""
+    commands come in through ``control``; ``on_started`` sees the session once it runs;
+    ``services`` (default: those the configuration asks for) start once the actors run."""
     log = get_logger("daemon")
     feed = config.system.feed
     strategy = build_strategy(
@@ -104,6 +108,7 @@ async def run_daemon(
     store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
     session: Session | None = None
     runtime: LiveRuntime | None = None
+    observers: list[Observer] = []
     try:
         if broker is not None:  # orders the last run wrote ahead but never heard back about
             from algotrading.adapters.oanda.recovery import (
@@ -133,6 +138,7 @@ async def run_daemon(
             state_db=state_dir / DB_NAME,
             venue=_broker_venue(broker, instruments, store),
             venue_positions=broker.positions if broker is not None else None,
+            observer=fan_out(observers),
         )
         runtime = LiveRuntime(
             session.graph,
@@ -177,9 +183,28 @@ async def run_daemon(
         scheduler = _retraining(config, state_dir, store, control)
         if on_started is not None:
             on_started(session, runtime)
+        ctx = DaemonContext(
+            config=config,
+            config_dir=config_dir,
+            state_dir=state_dir,
+            store=store,
+            session=session,
+            runtime=runtime,
+            control=control,
+            session_id=session_id,
+            mode="paper" if broker is None else f"paper ({config.system.venue.kind})",
+            observers=observers,
+        )
+        running: list[Service] = []
+        starting = asyncio.create_task(
+            _start_services(
+                ctx, list(services) if services is not None else default_services(ctx), running
+            )
+        )
         try:
             code = await runtime.run(duration_s)
         finally:
+            await _stop_services(starting, running)
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -206,6 +231,37 @@ async def run_daemon(
         open_orders=_open_orders(session, runtime, broker is not None),
         trading_state=str(session.switch.state),
     )
+
+
+def default_services(ctx: DaemonContext) -> list[Service]:
+    """The services ``system.yaml`` asks for."""
+    return []
+
+
+async def _start_services(
+    ctx: DaemonContext, services: list[Service], running: list[Service]
+) -> None:
+    """Start ``services`` once the actors run, adding each to ``running``; a service that
+    fails to start stops the daemon (it was asked for: running without it is running blind)."""
+    await ctx.runtime.running.wait()
+    for service in services:
+        try:
+            await service.start(ctx)
+        except Exception as exc:
+            get_logger("daemon").exception("service_failed", service=service.name)
+            ctx.runtime.request_stop(f"service {service.name} failed to start: {exc}", 1)
+            return
+        running.append(service)
+
+
+async def _stop_services(starting: asyncio.Task[None], running: list[Service]) -> None:
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    for service in reversed(running):
+        try:
+            await service.stop()
+        except Exception:
+            get_logger("daemon").exception("service_stop_failed", service=service.name)
 
 
 def _broker_venue(

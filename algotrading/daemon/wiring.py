@@ -31,6 +31,7 @@ from algotrading.messages import (
     CancelOrder,
     Fill,
     Financing,
+    Message,
     ModifyOrder,
     Order,
     OrderAccepted,
@@ -236,6 +237,7 @@ def build_session(
     state_db: Path | None = None,
     venue: Callable[[], Actor] | None = None,
     venue_positions: dict[str, PositionState] | None = None,
+    observer: Callable[[Message], None] | None = None,
 ) -> Session:
     """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
     adapter), and ``venue_positions`` are then what the venue holds at the start."""
@@ -310,7 +312,12 @@ def build_session(
         ),
         ActorSpec(
             "monitor",
-            lambda: MonitorActor(ledger=ledger, journal=journal, summary_every_ns=summary_every_ns),
+            lambda: MonitorActor(
+                ledger=ledger,
+                journal=journal,
+                summary_every_ns=summary_every_ns,
+                observer=observer,
+            ),
         ),
     ]
     routes = ROUTES

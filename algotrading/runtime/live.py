@@ -10,6 +10,7 @@ order so that whoever holds state flushes it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,10 @@ class LiveRuntime:
         self.escalated: set[str] = set()
         self._stop = asyncio.Event()
         self.started_ns = 0
+        self.running = asyncio.Event()  # set once every actor has started
+        # when each actor began the message it is handling (monotonic seconds), if it is busy
+        self.busy_since: dict[str, float] = {}
+        self.handled: dict[str, int] = dict.fromkeys(graph.names, 0)
 
     def actor(self, name: str) -> Actor:
         return self.supervisor.actors[name]
@@ -76,6 +81,17 @@ class LiveRuntime:
 
     def queue_depths(self) -> dict[str, int]:
         return {name: q.qsize() for name, q in self.inboxes.items()}
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stuck(self, longer_than_s: float) -> list[str]:
+        """Actors that have been handling one message for longer than ``longer_than_s``, and
+        actors given up on: the daemon is not healthy while any is."""
+        now = time.monotonic()
+        busy = [n for n, t in self.busy_since.items() if now - t > longer_than_s]
+        return sorted({*busy, *self.escalated})
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
         """Ask for a graceful shutdown. The worst exit code wins, and its reason with it."""
@@ -102,6 +118,7 @@ class LiveRuntime:
         source_tasks = [
             asyncio.create_task(self._source_loop(s), name=f"source:{s.name}") for s in self.sources
         ]
+        self.running.set()
         try:
             try:
                 await asyncio.wait_for(self._stop.wait(), duration_s)
@@ -157,11 +174,14 @@ class LiveRuntime:
             if name in self.escalated:  # given up on: its messages are dropped, not handled
                 inbox.task_done()
                 continue
+            self.busy_since[name] = time.monotonic()
             try:
                 await self.supervisor.actors[name].handle(msg)
             except Exception as exc:
                 await self._on_failure(name, exc)
             finally:
+                del self.busy_since[name]
+                self.handled[name] += 1
                 inbox.task_done()
 
     async def _on_failure(self, name: str, exc: Exception) -> None:

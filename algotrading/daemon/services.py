@@ -1,0 +1,77 @@
+"""Operational services that run beside the actor graph in the daemon: the admin socket, the
+alert dispatcher, the metrics endpoint, the systemd notifier, schedules.
+
+A service never sits in the trading path. It sees the running daemon through a
+:class:`DaemonContext`, hears what the monitor hears through an *observer* (a plain callback
+that must return at once and never raise into the monitor), and steers the daemon only through
+:class:`~algotrading.daemon.control.Control` commands or the runtime's ``request_stop``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from algotrading.log import get_logger
+from algotrading.messages import Message
+
+if TYPE_CHECKING:
+    from algotrading.config import Config
+    from algotrading.daemon.control import Control
+    from algotrading.daemon.wiring import Session
+    from algotrading.runtime.live import LiveRuntime
+    from algotrading.state.store import StateStore
+
+Observer = Callable[[Message], None]
+
+
+@dataclass
+class DaemonContext:
+    """What a service may look at. ``config`` is replaced by a successful reload."""
+
+    config: Config
+    config_dir: Path | None
+    state_dir: Path
+    store: StateStore
+    session: Session
+    runtime: LiveRuntime
+    control: Control
+    session_id: str
+    mode: str
+    started_wall_ns: int = field(default_factory=time.time_ns)
+    started_mono: float = field(default_factory=time.monotonic)
+    observers: list[Observer] = field(default_factory=list)
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer`` with every message the monitor handles."""
+        self.observers.append(observer)
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started_mono
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self, ctx: DaemonContext) -> None:
+        """Open what the service needs; called once the actors run, before READY."""
+
+    async def stop(self) -> None:
+        """Release it; called once on shutdown, after the actors stopped."""
+
+
+def fan_out(observers: list[Observer]) -> Observer:
+    """One observer calling all of ``observers``; a failing one is logged, never raised."""
+    log = get_logger("services")
+
+    def observe(msg: Message) -> None:
+        for observer in observers:
+            try:
+                observer(msg)
+            except Exception:
+                log.exception("observer_failed", observer=getattr(observer, "__qualname__", ""))
+
+    return observe
