@@ -129,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
     backup.add_argument("--out", metavar="FILE", required=True, help="where the copy goes")
+    replay = sub.add_parser(
+        "replay",
+        help="run a recorded paper/live session back through the same actors",
+        description="Replay SESSION (an id from 'algotrading sessions', or 'latest') of the "
+        "state database: the recorded actors are made afresh from the session's own "
+        "configuration and given exactly what they handled; every decision that differs from "
+        "the recording is reported. Writes replay.json and, like a backtest, the session's "
+        "trades.csv, orders.csv, equity.csv, metrics.json and report.html. Exit status 1 "
+        "when any decision differs.",
+    )
+    replay.add_argument("session", metavar="SESSION", help="session id, or 'latest'")
+    replay.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
+    replay.add_argument("--out", metavar="DIR", required=True, help="output directory")
     from algotrading.backtest.sweep_cli import add_sweep_parser
     from algotrading.data.convert import add_data_commands
     from algotrading.models.train_cli import add_train_parser
@@ -165,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             copied = backup_database(Path(args.state_dir) / DB_NAME, Path(args.out))
             print(f"{args.out}: {copied} journal records, integrity ok")
             return 0
+        if args.command == "replay":
+            return _replay(args)
         if args.command == "train":
             from algotrading.models.train_cli import run_train_command
 
@@ -175,6 +190,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from algotrading.daemon.app import DB_NAME
+    from algotrading.daemon.replay import replay_session
+    from algotrading.log import configure_logging
+    from algotrading.runtime.loop import run as run_loop
+
+    configure_logging("warning", "auto")
+    db = Path(args.state_dir) / DB_NAME
+    if not db.is_file():
+        raise AlgotradingError(f"{db}: no state database here")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_loop(replay_session(db, args.session, out))
+    for name, actor in result.actors.items():
+        print(
+            f"{name}: {actor.inputs} inputs ({actor.warm_inputs} warm-up), {len(actor.out)} "
+            f"outputs replayed, {actor.outputs} recorded, {actor.n_differences} differences"
+        )
+        for d in actor.differences[:5]:
+            print(f"  at journal #{d.seq}: {d.input}")
+            print(f"    recorded: {d.recorded}")
+            print(f"    replayed: {d.replayed}")
+    m = result.metrics
+    print(
+        f"session {result.session_id}: {m['n_trades']} trades, total return "
+        f"{m['total_return']:.4%}, final equity {m['final_equity']:.2f}"
+    )
+    verdict = "every decision reproduced" if result.identical else "DECISIONS DIFFER"
+    print(f"{verdict}; wrote {out / 'replay.json'} and the session's backtest files in {out}")
+    return 0 if result.identical else 1
 
 
 def _setup(config_dir: str | None, level: str | None = None) -> Config:

@@ -159,6 +159,16 @@ class LogConfig(_Schema, frozen=True):
     format: LogFormat = LogFormat.AUTO
 
 
+class RecoveryConfig(_Schema, frozen=True):
+    catch_up: bool = True  # after a restart, trade to what the warm strategy holds
+    backfill: bool = True  # fetch the bars missed while down from the venue (v20 candles)
+
+
+class StateConfig(_Schema, frozen=True):
+    snapshot_every_seconds: float = 60.0  # actor snapshots; 0 = only on request (ctl snapshot)
+    recovery: RecoveryConfig = RecoveryConfig()
+
+
 class SystemConfig(_Schema, frozen=True):
     account: AccountConfig = AccountConfig()
     runtime: RuntimeConfig = RuntimeConfig()
@@ -170,6 +180,7 @@ class SystemConfig(_Schema, frozen=True):
     execution: ExecutionConfig = ExecutionConfig()
     backtest: BacktestConfig = BacktestConfig()
     log: LogConfig = LogConfig()
+    state: StateConfig = StateConfig()
 
 
 class MarketConfig(_Schema, frozen=True):
@@ -292,6 +303,16 @@ _SCHEMAS: dict[str, type[_Schema]] = {
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "<recorded session>") -> Config:
+    """A configuration as :meth:`Config.as_dict` wrote it (a session's recorded config)."""
+    return Config(
+        system=msgspec.convert(data["system"], SystemConfig),
+        market=msgspec.convert(data["market"], MarketConfig),
+        model=msgspec.convert(data["model"], ModelConfig),
+        source=source,
+    )
 
 
 def parse_duration_ns(text: str) -> int:

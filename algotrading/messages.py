@@ -347,6 +347,17 @@ class ActorFailed(Message, frozen=True, kw_only=True):
     action: str  # "restart" or "escalate"
 
 
+class Recorded(Message, frozen=True, kw_only=True):
+    """One step of a recorded actor (:mod:`algotrading.state.recording`): a message it
+    handled (``step`` "in"), one it sent ("out"), an input it was warmed up with after a
+    restart ("warm"), or the snapshot it was restored from ("restore", ``body`` is the
+    snapshot). ``body`` is the msgpack of the message."""
+
+    actor: str
+    step: str
+    body: bytes
+
+
 AnyMessage = (
     Quote
     | Trade
@@ -377,6 +388,7 @@ AnyMessage = (
     | Command
     | ActorFailed
     | VenueEvent
+    | Recorded
 )
 
 MARKET_DATA = (Quote, Trade, Bar)

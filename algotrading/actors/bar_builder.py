@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import msgspec
 
 from algotrading.data.bars import BarAggregator
-from algotrading.messages import Bar, Quote, Timer
+from algotrading.messages import Bar, Command, Quote, Timer
 from algotrading.runtime.actor import Actor
 
 
@@ -22,6 +24,20 @@ class BarBuilderActor(Actor):
         if agg is None:
             agg = self._aggregators[instrument] = BarAggregator(instrument, self.interval_ns)
         return agg
+
+    # -- snapshots (algotrading.state.recording) --
+
+    def snapshot_state(self) -> bytes:
+        return pickle.dumps(self._aggregators, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_state(self, state: bytes) -> None:
+        self._aggregators = pickle.loads(state)
+
+    async def on_command(self, msg: Command) -> None:
+        """``reset_bars``: forget the bars in progress (after a restart, bars of the time the
+        daemon was down came from the venue whole; a half-built one would overlap them)."""
+        if msg.name == "reset_bars":
+            self._aggregators.clear()
 
     async def _emit(self, bar: Bar | None) -> None:
         if bar is not None:

@@ -19,6 +19,7 @@ working; both outcomes are alerts.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections import deque
 from collections.abc import Callable
 
@@ -99,6 +100,32 @@ class ModelActor(Actor):
                 value=value,
             )
         )
+
+    # -- snapshots (algotrading.state.recording) --
+
+    def snapshot_state(self) -> bytes:
+        live = self.live
+        state = (
+            self.bars_seen,
+            self.recent,
+            live.model_id if live is not None else "",
+            live.series if live is not None else {},
+        )
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_state(self, state: bytes) -> None:
+        """The feature windows come back only into the same model; another one (the registry's
+        active model changed meanwhile) is warmed up on the recent bars, as after a swap."""
+        bars_seen, recent, model_id, series = pickle.loads(state)
+        self.bars_seen, self.recent = bars_seen, recent
+        if self.live is None:
+            return
+        if self.live.model_id == model_id:
+            self.live.series = series
+            return
+        for bars in recent.values():
+            for bar in bars:
+                self.live.warm(bar)
 
     async def on_command(self, msg: Command) -> None:
         if msg.name != "model_swap":

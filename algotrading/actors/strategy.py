@@ -7,10 +7,13 @@ rejection resets it to the position the order manager last reported."""
 
 from __future__ import annotations
 
+import pickle
+
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.messages import (
     AccountState,
     Bar,
+    Command,
     Fill,
     OrderDenied,
     OrderIntent,
@@ -59,6 +62,50 @@ class StrategyActor(Actor):
 
     def quote_rate(self, spec: InstrumentSpec, price: float) -> float | None:
         return quote_to_account_rate(spec, price, self.account_currency, self.mids)
+
+    # -- snapshots (algotrading.state.recording) --
+
+    def snapshot_state(self) -> bytes:
+        state = (self.strategies, self.actual, self.mids, self._equity, self.last_prediction)
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_state(self, state: bytes) -> None:
+        loaded = pickle.loads(state)
+        self.strategies, self.actual, self.mids, self._equity, self.last_prediction = loaded
+
+    async def on_command(self, msg: Command) -> None:
+        """``recover``, after a restart, once the strategy is warm: ``args`` are the positions
+        the venue holds. With ``catch_up``, trade once from them to what the strategy holds
+        (what a daemon that never stopped would hold); otherwise take them as held."""
+        if msg.name != "recover":
+            return
+        catch_up = msg.args.get("catch_up") == "true"
+        for instrument, text in msg.args.items():
+            if instrument == "catch_up":
+                continue
+            actual = float(text)
+            self.actual[instrument] = actual
+            strategy = self._strategy(instrument)
+            if strategy is None:
+                continue
+            wanted = strategy.position
+            if not catch_up or abs(wanted - actual) < 1e-9:
+                strategy.reset(actual)
+                continue
+            self.log.warning("recovery_catch_up", instrument=instrument, held=actual, target=wanted)
+            for side, quantity, reduce_only in orders_to_target(actual, wanted):
+                await self.send(
+                    OrderIntent(
+                        ts_event=msg.ts_event,
+                        ts_recv=msg.ts_recv,
+                        strategy_id=self.strategy_id,
+                        instrument=instrument,
+                        side=side,
+                        quantity=quantity,
+                        reason=f"recovery: target {wanted:g}",
+                        reduce_only=reduce_only,
+                    )
+                )
 
     # -- handlers --
 

@@ -28,6 +28,11 @@ class ReplayClock:
     def now_ns(self) -> int:
         return self.start_ns + int((time.monotonic_ns() - self._mono_start) * self.speed)
 
+    def restart_at(self, ts_ns: int) -> None:
+        """Data time ``ts_ns`` is now (a restarted paper session resumes where it stopped)."""
+        self.start_ns = ts_ns
+        self._mono_start = time.monotonic_ns()
+
     def seconds_until(self, ts_ns: int) -> float:
         """Wall seconds until data time ``ts_ns`` is reached (negative when past)."""
         return (ts_ns - self.now_ns()) / self.speed / 1e9

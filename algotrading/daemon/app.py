@@ -20,19 +20,24 @@ from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
 from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
+from algotrading.daemon.snapshots import SnapshotService
+from algotrading.daemon.warm_start import WarmStart, backfill, recover_command, warm_start
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.log import get_logger
-from algotrading.messages import Message
+from algotrading.messages import Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
+from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
 if TYPE_CHECKING:
     from algotrading.adapters.oanda.connect import OandaAccount
+    from algotrading.adapters.oanda.streams import PriceBuffer
 
 DB_NAME = "algotrading.sqlite"
+BACKFILL_WAIT_S = 10.0  # for the first live quote, where the bars from the venue end
 
 
 @dataclass
@@ -109,6 +114,9 @@ async def run_daemon(
     session: Session | None = None
     runtime: LiveRuntime | None = None
     observers: list[Observer] = []
+    recorder = Recorder(store)
+    missed: list[Fill] = []
+    prices: PriceBuffer | None = None
     try:
         if broker is not None:  # orders the last run wrote ahead but never heard back about
             from algotrading.adapters.oanda.recovery import (
@@ -123,7 +131,7 @@ async def run_daemon(
                 adopted=len(resolved.adopted),
                 never_sent=len(resolved.never_sent),
                 fills=resolved.fills,
-                missed_fills=missed,
+                missed_fills=len(missed),
             )
         session = build_session(
             config,
@@ -147,10 +155,29 @@ async def run_daemon(
             queue_size=config.system.runtime.queue_size,
             drain_timeout_s=config.system.runtime.drain_timeout_seconds,
             escalation_commands=_escalation_commands(config),
+            recorder=recorder,
         )
+        meta = snapshot_meta(config)
+        warm = await warm_start(store, runtime, recorder, config_fingerprint(config), meta)
+        if broker is not None:
+            from algotrading.adapters.oanda.streams import PriceBuffer, price_quotes
+
+            prices = PriceBuffer(price_quotes(broker.client, symbols, clock.now_ns))
+            if config.system.state.recovery.backfill and warm.last_bar_ns:
+                first = await prices.first_time(BACKFILL_WAIT_S)
+                interval = config.bar_interval_ns
+                until = first - first % interval if first is not None else clock.now_ns()
+                warm.backfilled = await _backfill(
+                    runtime, recorder, broker, symbols, interval, warm, missed, until
+                )
+
+        resume_ns = warm.last_market_ns if broker is None else 0
+        if resume_ns:  # a paper feed of our own: go on after the last data handled
+            clock.restart_at(resume_ns)
 
         def open_feed() -> AsyncIterator[Message]:
-            return paced(market_data(config, start_ns), clock)
+            data = market_data(config, start_ns)
+            return paced((m for m in data if m.ts_event > resume_ns), clock)
 
         if broker is None and feed.websocket is not None and feed.source == "websocket":
             from algotrading.adapters.websocket_feed import WebsocketFeed
@@ -162,10 +189,19 @@ async def run_daemon(
         elif broker is None:
             runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
         else:
-            _add_broker_sources(runtime, broker, symbols)
+            assert prices is not None
+            _add_broker_sources(runtime, broker, prices)
         runtime.add_source(Source("clock", lambda: ticks(clock, 0.25), "bar_builder"))
         control = control or Control()
         control.journal = store
+        control.submit(  # the venue's positions, for the warmed-up strategy
+            recover_command(
+                _venue_positions(session, broker, symbols),
+                symbols,
+                config.system.state.recovery.catch_up,
+                clock.now_ns(),
+            )
+        )
         runtime.add_source(Source("control", control.commands, "risk", targets_of=command_targets))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -215,6 +251,8 @@ async def run_daemon(
             store.end_session(time.time_ns(), reason)
         finally:
             store.close()
+            if prices is not None:
+                await prices.close()
             if broker is not None:
                 await broker.client.close()
     assert session is not None
@@ -235,7 +273,54 @@ async def run_daemon(
 
 def default_services(ctx: DaemonContext) -> list[Service]:
     """The services ``system.yaml`` asks for."""
-    return []
+    state = ctx.config.system.state
+    return [SnapshotService(state.snapshot_every_seconds, snapshot_meta(ctx.config))]
+
+
+async def _backfill(
+    runtime: LiveRuntime,
+    recorder: Recorder,
+    broker: OandaAccount,
+    symbols: list[str],
+    interval_ns: int,
+    warm: WarmStart,
+    missed: list[Fill],
+    until_ns: int,
+) -> int:
+    """The bars the strategy missed while the daemon was down (those that closed by
+    ``until_ns``, where the live bars begin), from the venue, with the fills made meanwhile,
+    into the warm actors in time order."""
+    from algotrading.adapters.oanda.recovery import missed_bars
+
+    log = get_logger("recovery")
+    inputs: list[tuple[int, int, str, Message]] = []
+    for symbol in symbols:
+        try:
+            bars = await missed_bars(broker.client, symbol, interval_ns, warm.last_bar_ns)
+            bars = [b for b in bars if b.ts_event <= until_ns]
+        except Exception as exc:  # no history: trade on, from what the journal had
+            log.warning("backfill_failed", instrument=symbol, reason=str(exc))
+            continue
+        for bar in bars:
+            inputs += [(bar.ts_event, 0, "model", bar), (bar.ts_event, 1, "strategy", bar)]
+    if not inputs:
+        return 0
+    inputs += [(f.ts_event, 2, "strategy", f) for f in missed if f.ts_event >= warm.last_bar_ns]
+    inputs.sort(key=lambda item: item[:2])
+    first = inputs[0][3].ts_event
+    reset = Command(ts_event=first, name="reset_bars")
+    ordered = [("bar_builder", reset), *((name, msg) for _, _, name, msg in inputs)]
+    count = await backfill(runtime, recorder, ordered)
+    log.info("backfilled", bars=sum(1 for _, o, _, _ in inputs if o == 1), inputs=count)
+    return count
+
+
+def _venue_positions(
+    session: Session, broker: OandaAccount | None, symbols: list[str]
+) -> dict[str, float]:
+    if broker is not None:
+        return {s: p.quantity for s, p in broker.positions.items()}
+    return {s: session.exchange.position(s).quantity for s in symbols}
 
 
 async def _start_services(
@@ -280,15 +365,12 @@ def _broker_venue(
     )
 
 
-def _add_broker_sources(runtime: LiveRuntime, broker: OandaAccount, symbols: list[str]) -> None:
+def _add_broker_sources(runtime: LiveRuntime, broker: OandaAccount, prices: PriceBuffer) -> None:
     """Prices to the feed (stamped on arrival by the daemon's clock), transactions to the
     venue: both streams, reconnecting."""
-    from algotrading.adapters.oanda.streams import price_quotes, transaction_events
+    from algotrading.adapters.oanda.streams import transaction_events
 
-    now = runtime.clock.now_ns
-    runtime.add_source(
-        Source("market_data", lambda: price_quotes(broker.client, symbols, now), "feed")
-    )
+    runtime.add_source(Source("market_data", prices.quotes, "feed"))
     runtime.add_source(
         Source(
             "venue_stream",

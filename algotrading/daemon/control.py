@@ -7,8 +7,12 @@ every other input. The admin socket and the tests hand commands in through :clas
   manager);
 - ``kill``: the kill switch — risk halts first, then the order manager cancels every order and
   flattens every position;
+- ``set_limit``: risk swaps in its limits with ``args`` (limit name -> value) applied, all at
+  once or none (the admin socket's ``set-limit`` and ``reload-config``);
 - ``model_swap``: the model actor loads ``args.model_id`` (or the registry's active model) and
-  puts it in place between two bars.
+  puts it in place between two bars;
+- ``recover``: after a restart, the venue's positions for the warmed-up strategy
+  (:mod:`algotrading.daemon.warm_start`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ COMMAND_TARGETS: dict[str, tuple[str, ...]] = {
     "reduce": ("risk",),
     "resume": ("risk",),
     "reset": ("risk",),
+    "set_limit": ("risk",),
     "cancel_all": ("order_manager",),
     "flatten": ("order_manager",),
     "kill": ("risk", "order_manager"),
     "model_swap": ("model",),
+    "recover": ("strategy",),
 }
 
 

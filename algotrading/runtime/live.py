@@ -21,6 +21,10 @@ from algotrading.runtime.clock import Clock, MonotonicClock
 from algotrading.runtime.graph import Graph
 from algotrading.runtime.supervision import Escalate, RestartPolicy
 from algotrading.runtime.supervisor import Supervisor
+from algotrading.state.recording import Recorder, Snapshottable
+
+# Put in an actor's inbox to have its state snapshotted by its own task, between messages.
+SNAPSHOT_BARRIER = Command(ts_event=0, name="__snapshot__")
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
@@ -50,6 +54,7 @@ class LiveRuntime:
         queue_size: int = 1024,
         drain_timeout_s: float = 3.0,
         escalation_commands: tuple[tuple[str, str], ...] = (("risk", "halt"),),
+        recorder: Recorder | None = None,
     ) -> None:
         self.graph = graph
         self.clock = clock
@@ -72,6 +77,9 @@ class LiveRuntime:
         # when each actor began the message it is handling (monotonic seconds), if it is busy
         self.busy_since: dict[str, float] = {}
         self.handled: dict[str, int] = dict.fromkeys(graph.names, 0)
+        self.recorder = recorder
+        self._recorded = recorder.actors & set(graph.names) if recorder else frozenset()
+        self._snapshots: dict[str, asyncio.Future[tuple[int, bytes]]] = {}
 
     def actor(self, name: str) -> Actor:
         return self.supervisor.actors[name]
@@ -102,8 +110,50 @@ class LiveRuntime:
         self._stop.set()
 
     async def _send(self, actor: Actor, msg: Message) -> None:
+        if actor.name in self._recorded:
+            assert self.recorder is not None
+            self.recorder.step(actor.name, "out", msg)
         for target in self.graph.targets(actor.name, type(msg)):
             await self.inboxes[target].put(msg)
+
+    async def snapshot(self, timeout_s: float = 5.0) -> dict[str, tuple[int, bytes]]:
+        """The states of the recorded actors that can be snapshotted, each taken by its own
+        task between two messages (never half-way through one), with the journal position
+        of the last input it had handled: ``{actor: (journal_seq, state)}``. An actor that
+        does not get to it within ``timeout_s`` (stuck, or given up on) is left out."""
+        if self.recorder is None:
+            return {}
+        loop = asyncio.get_running_loop()
+        wanted = {
+            name: loop.create_future()
+            for name in sorted(self._recorded)
+            if isinstance(self.supervisor.actors[name], Snapshottable)
+            and name not in self.escalated
+            and name not in self._snapshots
+        }
+        self._snapshots.update(wanted)
+        for name in wanted:
+            await self.inboxes[name].put(SNAPSHOT_BARRIER)
+        done, _ = await asyncio.wait(wanted.values(), timeout=timeout_s) if wanted else ((), ())
+        for name, future in wanted.items():
+            if future not in done:
+                self._snapshots.pop(name, None)
+                future.cancel()
+                self.log.warning("snapshot_skipped", actor=name, reason="busy or stuck")
+        return {name: f.result() for name, f in wanted.items() if f in done}
+
+    def _take_snapshot(self, name: str) -> None:
+        future = self._snapshots.pop(name, None)
+        if future is None or future.done():
+            return
+        actor = self.supervisor.actors[name]
+        assert self.recorder is not None
+        assert isinstance(actor, Snapshottable)
+        try:
+            future.set_result((self.recorder.last_input_seq.get(name, 0), actor.snapshot_state()))
+        except Exception as exc:  # an unpicklable state: no snapshot, the journal still has all
+            self.log.exception("snapshot_failed", actor=name)
+            future.set_exception(exc)
 
     async def inject(self, target: str, msg: Message) -> None:
         await self.inboxes[target].put(msg)
@@ -171,9 +221,16 @@ class LiveRuntime:
         inbox = self.inboxes[name]
         while True:
             msg = await inbox.get()
+            if msg is SNAPSHOT_BARRIER:
+                self._take_snapshot(name)
+                inbox.task_done()
+                continue
             if name in self.escalated:  # given up on: its messages are dropped, not handled
                 inbox.task_done()
                 continue
+            if name in self._recorded:
+                assert self.recorder is not None
+                self.recorder.step(name, "in", msg)
             self.busy_since[name] = time.monotonic()
             try:
                 await self.supervisor.actors[name].handle(msg)
@@ -194,6 +251,9 @@ class LiveRuntime:
             await asyncio.sleep(decision.delay_ns / 1e9)
             try:
                 await self.supervisor.restart(name)
+                if name in self._recorded:  # a replay starts a fresh actor here too
+                    assert self.recorder is not None
+                    self.recorder.restarted(name, self.clock.now_ns())
                 return
             except Exception as restart_exc:  # a failed start counts as another failure
                 exc = restart_exc

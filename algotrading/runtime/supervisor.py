@@ -55,6 +55,11 @@ class Supervisor:
         actor.bind(self._send, self.clock)
         return actor
 
+    def rebind(self, name: str) -> None:
+        """Give ``name`` back its runtime send function (after someone borrowed the actor)."""
+        actor = self.actors[name]
+        actor.bind(self._send, self.clock)
+
     def restarts(self, name: str) -> int:
         return self.trackers[name].total_restarts
 

@@ -125,7 +125,18 @@ def _v2(db: sqlite_utils.Database) -> None:
     create_table(db)
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """Snapshot sets: the actors' states saved together, each at its own journal position."""
+    db.table("snapshot_sets").create(
+        {"set_id": int, "session_id": str, "ts_event": int, "created_ns": int, "meta": str},
+        pk="set_id",
+        not_null={"session_id", "ts_event", "created_ns", "meta"},
+    )
+    db.table("actor_snapshots").add_column("set_id", int)
+    db.table("actor_snapshots").create_index(["set_id"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

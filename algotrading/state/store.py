@@ -23,7 +23,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from algotrading.messages import (
     OrderRejected,
     OrderSubmitted,
     Position,
+    Recorded,
     decode_msgpack,
     encode_msgpack,
 )
@@ -54,6 +56,15 @@ OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED")
 FINAL_STATUSES = ("FILLED", "REJECTED", "CANCELLED")
 
 _QTY_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class SnapshotSet:
+    set_id: int
+    session_id: str
+    ts_event: int
+    meta: dict[str, Any]
+    states: dict[str, tuple[int, bytes]]  # actor -> (journal_seq, state)
 
 
 class StateLockedError(AlgotradingError):
@@ -209,15 +220,72 @@ class StateStore:
             self._flush()
         return self._seq
 
-    def save_snapshot(self, actor: str, ts_event: int, state: bytes) -> None:
-        """Store an actor's state as of journal position :attr:`last_seq` (durably)."""
+    def save_snapshots(
+        self, ts_event: int, states: dict[str, tuple[int, bytes]], meta: dict[str, Any]
+    ) -> int:
+        """Store a *set* of actor states — ``{actor: (journal_seq, state)}``, each actor's state
+        as of the last journal record it had handled — in one transaction: a crash leaves the
+        whole set or none of it. ``meta`` says what the states are valid for (version, config).
+        Returns the set's id."""
+        session = self._require_session()
         self._flush()
         with self._transaction():
-            self._conn.execute(
-                "INSERT INTO actor_snapshots (actor, ts_event, journal_seq, state) "
+            set_id = self._conn.execute(
+                "INSERT INTO snapshot_sets (session_id, ts_event, created_ns, meta) "
                 "VALUES (?, ?, ?, ?)",
-                (actor, ts_event, self._seq, state),
+                (session, ts_event, time.time_ns(), json.dumps(meta, sort_keys=True)),
+            ).lastrowid
+            self._conn.executemany(
+                "INSERT INTO actor_snapshots (actor, ts_event, journal_seq, state, set_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(actor, ts_event, seq, state, set_id) for actor, (seq, state) in states.items()],
             )
+        assert set_id is not None
+        return set_id
+
+    def latest_snapshots(self) -> SnapshotSet | None:
+        """The newest snapshot set, if any."""
+        row = self._conn.execute(
+            "SELECT set_id, session_id, ts_event, meta FROM snapshot_sets "
+            "ORDER BY set_id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        set_id, session_id, ts, meta = row
+        states = {
+            actor: (seq, bytes(state))
+            for actor, seq, state in self._conn.execute(
+                "SELECT actor, journal_seq, state FROM actor_snapshots WHERE set_id = ? "
+                "ORDER BY id",
+                (set_id,),
+            )
+        }
+        return SnapshotSet(set_id, session_id, ts, json.loads(meta), states)
+
+    def recovery_floor(self) -> int:
+        """The journal position at or below which recovery reads nothing: the lowest position
+        of the newest snapshot set (recovery restores it and replays each actor's records after
+        its own position), or 0 while there is no snapshot (recovery replays everything)."""
+        latest = self.latest_snapshots()
+        if latest is None or not latest.states:
+            return 0
+        return min(seq for seq, _ in latest.states.values())
+
+    def recorded(
+        self, after_seq: int, sessions: Sequence[str] | None = None
+    ) -> Iterator[tuple[int, Recorded]]:
+        """``(seq, record)`` of the recorded actors' steps after ``after_seq`` (of
+        ``sessions`` only, when given), in journal order; damaged records as :meth:`journal`
+        treats them."""
+        sql = "SELECT seq, body FROM journal WHERE kind = 'Recorded' AND seq > ?"
+        args: tuple[Any, ...] = (after_seq,)
+        if sessions is not None:
+            sql += f" AND session_id IN ({', '.join('?' * len(sessions))})"
+            args += tuple(sessions)
+        rows = self._conn.execute(sql + " ORDER BY seq", args).fetchall()
+        for seq, msg in self._decoded(rows):
+            assert isinstance(msg, Recorded)
+            yield seq, msg
 
     def flush(self) -> None:
         """Commit the pending group of journal appends."""
@@ -251,15 +319,6 @@ class StateStore:
     def last_seq(self) -> int:
         return self._seq
 
-    def latest_snapshot(self, actor: str) -> tuple[int, int, bytes] | None:
-        """``(ts_event, journal_seq, state)`` of the actor's newest snapshot, if any."""
-        row = self._conn.execute(
-            "SELECT ts_event, journal_seq, state FROM actor_snapshots WHERE actor = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (actor,),
-        ).fetchone()
-        return None if row is None else (row[0], row[1], bytes(row[2]))
-
     def journal(self, session_id: str | None = None, after_seq: int = 0) -> Iterator[Message]:
         """The journaled messages in sequence order, decoded. A last record that cannot be
         decoded (damaged on disk) is reported and left out, every record before it read; a
@@ -271,18 +330,8 @@ class StateStore:
             sql += " AND session_id = ?"
             args += (session_id,)
         rows = self._conn.execute(sql + " ORDER BY seq", args).fetchall()
-        for i, (seq, body) in enumerate(rows):
-            try:
-                yield decode_msgpack(body)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                if i == len(rows) - 1:  # a damaged last record: the ones before stand
-                    get_logger("state").warning(
-                        "journal_tail_damaged", seq=seq, reason=str(exc), path=str(self.path)
-                    )
-                    return
-                raise DataError(
-                    str(self.path), f"journal record {seq} cannot be read ({exc})", seq
-                ) from None
+        for _, msg in self._decoded(rows):
+            yield msg
 
     def orders(self, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM orders"
@@ -328,6 +377,24 @@ class StateStore:
         return self._rows("SELECT * FROM sessions ORDER BY started_ns, session_id")
 
     # -- internals ------------------------------------------------------------------------
+
+    def _decoded(self, rows: list[tuple[int, bytes]]) -> Iterator[tuple[int, Message]]:
+        """Decode journal rows. A last record that cannot be decoded (damaged on disk) is
+        reported and left out, every record before it read; a damaged record with records
+        after it is an error naming it — recovery must not skip a step in the middle."""
+        for i, (seq, body) in enumerate(rows):
+            try:
+                msg = decode_msgpack(body)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                if i == len(rows) - 1:  # a damaged last record: the ones before stand
+                    get_logger("state").warning(
+                        "journal_tail_damaged", seq=seq, reason=str(exc), path=str(self.path)
+                    )
+                    return
+                raise DataError(
+                    str(self.path), f"journal record {seq} cannot be read ({exc})", seq
+                ) from None
+            yield seq, msg
 
     def _require_session(self) -> str:
         if self.session_id is None:

@@ -86,8 +86,11 @@ def test_kill_switch_in_paper_mode_leaves_no_orders_and_no_positions(tmp_path):
     ).fetchall()
     assert open_rows == []
     assert db.execute("SELECT count(*) FROM positions WHERE quantity != 0").fetchone()[0] == 0
-    kinds = [k for (k,) in db.execute("SELECT kind FROM journal WHERE kind = 'Command'")]
-    assert kinds == ["Command"]  # the operator's command is in the journal
+    commands = [
+        decode_msgpack(body).name
+        for (body,) in db.execute("SELECT body FROM journal WHERE kind = 'Command'")
+    ]
+    assert commands == ["recover", "kill"]  # the operator's command is in the journal
     flatten = db.execute(
         "SELECT count(*) FROM orders WHERE strategy_id = 'flatten' AND status = 'FILLED'"
     ).fetchone()[0]

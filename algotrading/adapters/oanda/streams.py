@@ -105,3 +105,50 @@ def _event(item: dict[str, Any]) -> VenueEvent:
     except (KeyError, WireError):
         ts = time.time_ns()
     return VenueEvent(ts_event=ts, ts_recv=time.time_ns(), venue="oanda", payload=item)
+
+
+class PriceBuffer:
+    """The price stream, opened ahead of the actors: quotes are held (boundedly) from the
+    moment it opens. After a restart the daemon reads the first quote's time, fetches the bars
+    it missed up to the bar that quote opens, and only then lets the quotes in — so the bars
+    from the venue's history and the bars built live meet without a gap or an overlap."""
+
+    def __init__(self, quotes: AsyncIterator[Quote], limit: int = 100_000) -> None:
+        self._queue: asyncio.Queue[Quote | BaseException | None] = asyncio.Queue(limit)
+        self._first = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._pump(quotes), name="price_buffer")
+
+    async def _pump(self, quotes: AsyncIterator[Quote]) -> None:
+        end: BaseException | None = None
+        try:
+            async for quote in quotes:
+                if not self._first.done():
+                    self._first.set_result(quote.ts_event)
+                await self._queue.put(quote)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the reader: the runtime's source fails with it
+            end = exc
+        if not self._first.done():
+            self._first.set_result(None)
+        await self._queue.put(end)
+
+    async def first_time(self, timeout_s: float) -> int | None:
+        """The first quote's time, or None if none came within ``timeout_s``."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._first), timeout_s)
+        except TimeoutError:
+            return None
+
+    async def quotes(self) -> AsyncIterator[Quote]:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

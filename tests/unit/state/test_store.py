@@ -182,13 +182,30 @@ def test_sequence_numbers_continue_across_reopen(tmp_path):
     ]
 
 
-def test_snapshots_remember_their_journal_position(store):
-    assert store.latest_snapshot("strategy") is None
+def test_snapshot_sets_are_whole_and_keep_each_actors_position(store):
+    assert store.latest_snapshots() is None
+    assert store.recovery_floor() == 0
     store.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1))
-    store.save_snapshot("strategy", 1, b"one")
+    store.save_snapshots(1, {"strategy": (1, b"one")}, {"v": 1})
     store.append(Quote(ts_event=2, instrument="EUR_USD", bid=1.0, ask=1.1))
-    store.save_snapshot("strategy", 2, b"two")
-    assert store.latest_snapshot("strategy") == (2, 2, b"two")
+    store.append(Quote(ts_event=3, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.save_snapshots(3, {"strategy": (3, b"two"), "bar_builder": (2, b"bb")}, {"v": 2})
+    latest = store.latest_snapshots()
+    assert latest is not None
+    assert latest.states == {"strategy": (3, b"two"), "bar_builder": (2, b"bb")}
+    assert latest.meta == {"v": 2}
+    assert latest.ts_event == 3
+    assert store.recovery_floor() == 2  # the lowest position of the newest set
+
+
+def test_a_snapshot_set_that_fails_half_way_is_not_there(store, monkeypatch):
+    store.append(Quote(ts_event=1, instrument="EUR_USD", bid=1.0, ask=1.1))
+    store.save_snapshots(1, {"strategy": (1, b"one")}, {})
+    with pytest.raises(sqlite3.ProgrammingError):  # the second state cannot be stored
+        store.save_snapshots(2, {"model": (1, b"m"), "strategy": (1, object())}, {})
+    latest = store.latest_snapshots()
+    assert latest is not None
+    assert latest.states == {"strategy": (1, b"one")}
 
 
 def _try_open(path: str, result) -> None:  # runs in a child process

@@ -1,0 +1,162 @@
+"""Warm start: a restarted daemon's deciding actors (bar-builder, model, strategy) are brought to
+where the dead daemon's were, so the next decision is the one a daemon that never died would
+make.
+
+1. Each actor is restored from the newest snapshot set, if that set was taken by this version
+   under the same strategy/market/model configuration (:func:`config_fingerprint`).
+2. It is then given the recorded inputs it handled after its snapshot position — the journal
+   tail — with whatever it sends thrown away: those decisions were made (and acted on) before.
+   Without a usable snapshot, the whole recorded history of the same configuration is the tail.
+3. With a broker venue, the bars of the time the daemon was down come from the venue (v20
+   candles) and fills made meanwhile from its transactions (``backfill``), in time order.
+4. Once the actors run, the strategy is told the venue's positions (a ``recover`` command):
+   with ``state.recovery.catch_up`` it trades once to what it holds; otherwise it takes the
+   venue's positions as its own.
+
+Every input of 1-3 is recorded in the new session too (``restore``, ``warm``, ``backfill``
+steps), so the session's recording replays on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from algotrading.log import get_logger
+from algotrading.messages import Bar, Command, Message, Quote, decode_msgpack
+from algotrading.runtime.actor import Actor
+from algotrading.runtime.live import LiveRuntime
+from algotrading.state.recording import (
+    Recorder,
+    Snapshottable,
+    sessions_like,
+)
+from algotrading.state.store import StateStore
+
+
+@dataclass
+class WarmStart:
+    snapshot_set: int | None = None
+    restored: list[str] = field(default_factory=list)
+    tail: dict[str, int] = field(default_factory=dict)  # actor -> inputs replayed
+    backfilled: int = 0
+    last_bar_ns: int = 0  # end of the newest bar the strategy had seen (0: none)
+    last_market_ns: int = 0  # time of the newest market data the bar-builder had handled
+    seconds: float = 0.0
+    ignored_snapshot: str = ""  # why the newest snapshot set was not used
+
+
+async def _discard(actor: Actor, msg: Message) -> None:
+    return None
+
+
+def _discarding(actor: Actor) -> None:
+    actor.bind(_discard, actor.clock)
+
+
+async def warm_start(
+    store: StateStore,
+    runtime: LiveRuntime,
+    recorder: Recorder,
+    fingerprint: str,
+    meta: dict[str, object],
+) -> WarmStart:
+    """Steps 1 and 2 (see the module docstring), before the runtime runs."""
+    started = time.perf_counter()
+    log = get_logger("recovery")
+    result = WarmStart()
+    current = store.session_id
+    history = sessions_like(
+        [s for s in store.sessions() if s["session_id"] != current], fingerprint
+    )
+    actors = {
+        name: runtime.actor(name) for name in sorted(recorder.actors & set(runtime.graph.names))
+    }
+    floors = dict.fromkeys(actors, 0)
+    latest = store.latest_snapshots()
+    if latest is not None:
+        if latest.meta != meta:
+            result.ignored_snapshot = f"taken under {latest.meta}, running {meta}"
+        elif latest.session_id not in history:
+            result.ignored_snapshot = f"session {latest.session_id} ran another configuration"
+        else:
+            result.snapshot_set = latest.set_id
+            result.last_market_ns = latest.ts_event
+            for name, (seq, state) in latest.states.items():
+                actor = actors.get(name)
+                if isinstance(actor, Snapshottable):
+                    actor.restore_state(state)
+                    recorder.restored(name, latest.ts_event, state)
+                    floors[name] = seq
+                    result.restored.append(name)
+    for actor in actors.values():
+        _discarding(actor)
+    try:
+        if history:
+            for seq, rec in store.recorded(min(floors.values(), default=0), history):
+                actor = actors.get(rec.actor)
+                if actor is None or seq <= floors[rec.actor]:
+                    continue
+                if rec.step == "restart":  # the dead daemon's actor started afresh here
+                    actor = actors[rec.actor] = await runtime.supervisor.restart(rec.actor)
+                    _discarding(actor)
+                    recorder.restarted(rec.actor, rec.ts_event)
+                    continue
+                if rec.step not in ("in", "backfill"):
+                    continue
+                msg = decode_msgpack(rec.body)
+                await actor.handle(msg)
+                recorder.step(rec.actor, "warm", msg)
+                result.tail[rec.actor] = result.tail.get(rec.actor, 0) + 1
+                if rec.actor == "strategy" and isinstance(msg, Bar):
+                    result.last_bar_ns = max(result.last_bar_ns, msg.ts_event)
+                elif rec.actor == "bar_builder" and isinstance(msg, (Quote, Bar)):
+                    result.last_market_ns = max(result.last_market_ns, msg.ts_event)
+    finally:
+        for name in actors:
+            runtime.supervisor.rebind(name)
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "warm_start",
+        snapshot_set=result.snapshot_set,
+        restored=result.restored,
+        tail=result.tail,
+        sessions=len(history),
+        ignored_snapshot=result.ignored_snapshot or None,
+        seconds=round(result.seconds, 3),
+    )
+    return result
+
+
+async def backfill(
+    runtime: LiveRuntime, recorder: Recorder, inputs: Sequence[tuple[str, Message]]
+) -> int:
+    """Step 3: ``(actor, message)`` inputs the venue supplied for the time the daemon was down,
+    in time order, handled with what they send thrown away."""
+    handled = 0
+    touched: dict[str, Actor] = {}
+    try:
+        for name, msg in inputs:
+            if name not in runtime.graph.names:
+                continue
+            actor = touched.get(name)
+            if actor is None:
+                actor = touched[name] = runtime.actor(name)
+                _discarding(actor)
+            await actor.handle(msg)
+            recorder.step(name, "backfill", msg)
+            handled += 1
+    finally:
+        for name in touched:
+            runtime.supervisor.rebind(name)
+    return handled
+
+
+def recover_command(
+    positions: dict[str, float], instruments: Sequence[str], catch_up: bool, now_ns: int
+) -> Command:
+    """Step 4: the strategy's ``recover`` command."""
+    args = {symbol: repr(float(positions.get(symbol, 0.0))) for symbol in instruments}
+    args["catch_up"] = "true" if catch_up else "false"
+    return Command(ts_event=now_ns, name="recover", args=args)
