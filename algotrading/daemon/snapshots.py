@@ -32,10 +32,18 @@ class SnapshotService:
             self._task = asyncio.create_task(self._every(), name="snapshots")
 
     async def stop(self) -> None:
+        """The last snapshot, of the stopped actors (the daemon stops services after them)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        ctx = self._ctx
+        if ctx is None or not self.every_s or ctx.runtime.exit_code:
+            return  # after a failure, the journal is the safer account of what happened
+        states = ctx.runtime.snapshot_stopped()
+        if states:
+            ctx.store.save_snapshots(ctx.runtime.clock.now_ns(), states, self.meta)
+            self.log.info("snapshot_taken", at="stop", actors=sorted(states))
 
     async def take(self) -> dict[str, Any]:
         """Snapshot the recorded actors now; what was stored."""

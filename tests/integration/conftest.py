@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -87,8 +89,9 @@ class SimServer(NamedTuple):
         return v20(self.url, path, method, body)
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def sim_server(tmp_path: Path, *extra: str) -> Iterator[SimServer]:
+    """Start ``algotrading sim-exchange`` (with ``extra`` arguments) and stop it gracefully."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ALGOTRADING_SIM_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
@@ -103,6 +106,7 @@ def server(tmp_path):
             str(port),
             "--state-dir",
             str(tmp_path / "sim"),
+            *extra,
         ],
         env=env,
         stdout=log,
@@ -117,11 +121,25 @@ def server(tmp_path):
         except OSError:
             time.sleep(0.2)
     assert account, (tmp_path / "sim-exchange.log").read_text()[-3000:]
-    yield SimServer(url, account)
-    proc.terminate()
     try:
-        assert proc.wait(timeout=15) == 0  # a graceful stop
+        yield SimServer(url, account)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+        proc.terminate()
+        try:
+            assert proc.wait(timeout=15) == 0  # a graceful stop
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with sim_server(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def sim_server_with(tmp_path):
+    """``sim_server_with(*args)``: a sim-exchange server started with more arguments."""
+    return lambda *extra: sim_server(tmp_path, *extra)

@@ -1,0 +1,158 @@
+"""Recovery time: ``python benchmarks/recovery.py [--quote-hz HZ] [--days D]`` (also run by
+``benchmarks/run.py``).
+
+A state database holding a day of one-minute bars as a paper session journals it — every quote
+the feed let in, every quote and timer the bar-builder handled, the 1,440 bars and the order
+intents of ``sma_cross`` 5/12, made by the real actors — and then the daemon is started on it.
+Measured: from the call that starts the daemon to the moment its actors run again (the warm
+start included: snapshot restored, journal tail replayed), in two cases:
+
+- *journal only*: no snapshot, the whole day is replayed (the worst case);
+- *snapshot*: the snapshot the daemon takes every minute, with a minute of tail.
+
+Target: under 1 s for a day of minute bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from algotrading.config import load_config
+from algotrading.daemon.app import DB_NAME, run_daemon
+from algotrading.daemon.services import DaemonContext
+from algotrading.daemon.wiring import build_session
+from algotrading.data.synthetic import synthetic_quotes
+from algotrading.log import configure_logging
+from algotrading.messages import Message, Timer
+from algotrading.runtime.actor import Actor
+from algotrading.state.recording import Recorder, snapshot_meta
+from algotrading.state.store import StateStore
+from algotrading.strategies.registry import build_strategy
+from algotrading.timestamps import parse_utc
+
+DAY_NS = 86_400 * 10**9
+
+
+def _config(tmp: Path):
+    conf = tmp / "conf"
+    conf.mkdir(exist_ok=True)
+    (conf / "market.yaml").write_text("bar_interval: 1m\n")
+    (conf / "system.yaml").write_text(
+        "state:\n  snapshot_every_seconds: 0\nfeed:\n  start: '2024-01-08T00:00:00Z'\n"
+    )
+    return load_config(conf)
+
+
+async def journal_a_day(db: Path, config, quote_hz: float, days: float, snapshot: bool) -> dict:
+    """Run the real feed-side actors over ``days`` of synthetic quotes, journaling what the
+    daemon journals; with ``snapshot``, end with a snapshot set one minute before the end."""
+    spec = config.instrument("EUR_USD")
+    strategy = build_strategy("sma_cross", {"fast": 5, "slow": 12}, where="bench")
+    session = build_session(
+        config, strategy, {"EUR_USD": spec}, bar_interval_ns=config.bar_interval_ns, id_prefix="b"
+    )
+    store = StateStore.open(db)
+    store.begin_session("bench", "paper", config.as_dict(), 0)
+    recorder = Recorder(store)
+    actors: dict[str, Actor] = {}
+    queue: list[tuple[str, Message]] = []
+
+    async def send(actor: Actor, msg: Message) -> None:
+        recorder.step(actor.name, "out", msg)
+        if actor.name == "bar_builder":
+            queue.append(("strategy", msg))
+
+    for name in ("bar_builder", "strategy"):
+        actors[name] = session.graph.specs[name].factory()
+        actors[name].bind(send, actors[name].clock)
+    start = parse_utc(config.system.feed.start)
+    end = start + int(days * DAY_NS)
+    counts = {"quotes": 0, "bars": 0}
+    snapshot_at = end - 60 * 10**9
+    snapped = False
+    next_timer = start
+    for quote in synthetic_quotes("EUR_USD", start, 3, rate_hz=quote_hz, pip_size=spec.pip_size):
+        if quote.ts_event >= end:
+            break
+        store.append(quote)  # the feed's journal
+        inputs: list[tuple[str, Message]] = []
+        while next_timer <= quote.ts_event:  # the clock's ticks, as the daemon's: 4 a second
+            inputs.append(("bar_builder", Timer(ts_event=next_timer)))
+            next_timer += 250_000_000 if quote_hz >= 4 else int(1e9 / quote_hz)
+        inputs.append(("bar_builder", quote))
+        for target, msg in inputs:
+            queue.append((target, msg))
+            while queue:
+                name, m = queue.pop(0)
+                recorder.step(name, "in", m)
+                await actors[name].handle(m)
+                counts["bars"] += name == "strategy"
+        counts["quotes"] += 1
+        if snapshot and not snapped and quote.ts_event >= snapshot_at:
+            states = {n: (recorder.last_input_seq.get(n, 0), a.snapshot_state())  # type: ignore[attr-defined]
+                      for n, a in actors.items()}  # fmt: skip
+            store.save_snapshots(quote.ts_event, states, snapshot_meta(config))
+            snapped = True
+    store.end_session(1, "bench")
+    counts["journal_records"] = store.last_seq
+    store.close()
+    return counts
+
+
+async def time_restart(config, state_dir: Path) -> tuple[float, float]:
+    """Seconds from the daemon's start to its actors running, and of that the warm start."""
+    ready = asyncio.Event()
+    started = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    class Ready:
+        name = "bench-ready"
+
+        async def start(self, ctx: DaemonContext) -> None:
+            marks["running"] = time.perf_counter() - started
+            ready.set()
+
+        async def stop(self) -> None:
+            return None
+
+    def on_started(session, runtime) -> None:
+        marks["warm"] = time.perf_counter() - started
+
+    task = asyncio.create_task(
+        run_daemon(config, state_dir, duration_s=0.5, services=[Ready()], on_started=on_started)
+    )
+    await ready.wait()
+    await task
+    return marks["running"], marks["warm"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quote-hz", type=float, default=1.0, help="quotes a second (default 1)")
+    parser.add_argument("--days", type=float, default=1.0)
+    args = parser.parse_args()
+    configure_logging("error", "console")
+    print(f"recovery after a day of minute bars ({args.quote_hz:g} quotes/s, {args.days:g} d)")
+    for snapshot in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = _config(Path(tmp))
+            state = Path(tmp) / "state"
+            made = asyncio.run(
+                journal_a_day(state / DB_NAME, config, args.quote_hz, args.days, snapshot)
+            )
+            made["db_mb"] = round((state / DB_NAME).stat().st_size / 1e6, 1)
+            running, warm = asyncio.run(time_restart(config, state))
+            case = "snapshot + 1 min tail" if snapshot else "journal only (no snapshot)"
+            print(
+                f"  {case:28s}: restart to trading {running * 1e3:7.1f} ms "
+                f"(warm start done at {warm * 1e3:6.1f} ms); journal {made['journal_records']:,} "
+                f"records, {made['bars']:,} bars, {made['db_mb']} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()
