@@ -82,7 +82,6 @@ async def warm_start(
             result.ignored_snapshot = f"session {latest.session_id} ran another configuration"
         else:
             result.snapshot_set = latest.set_id
-            result.last_market_ns = latest.ts_event
             for name, (seq, state) in latest.states.items():
                 actor = actors.get(name)
                 if isinstance(actor, Snapshottable):
@@ -116,6 +115,12 @@ async def warm_start(
     finally:
         for name in actors:
             runtime.supervisor.rebind(name)
+    if history and not result.last_bar_ns:  # restored, and no tail: where it had got to
+        bar = store.last_input("strategy", (Bar,), history)
+        result.last_bar_ns = bar.ts_event if bar is not None else 0
+    if history and not result.last_market_ns:
+        data = store.last_input("bar_builder", (Quote, Bar), history)
+        result.last_market_ns = data.ts_event if data is not None else 0
     result.seconds = time.perf_counter() - started
     log.info(
         "warm_start",

@@ -287,6 +287,32 @@ class StateStore:
             assert isinstance(msg, Recorded)
             yield seq, msg
 
+    def last_input(
+        self, actor: str, kinds: tuple[type[Message], ...], sessions: Sequence[str]
+    ) -> Message | None:
+        """The newest message of ``kinds`` that ``actor`` handled (a recorded input) in
+        ``sessions``: where a restored actor had got to in the data."""
+        if not sessions:
+            return None
+        rows = self._conn.execute(
+            "SELECT body FROM journal WHERE kind = 'Recorded' AND session_id IN "
+            f"({', '.join('?' * len(sessions))}) ORDER BY seq DESC",
+            tuple(sessions),
+        )
+        for (body,) in rows:
+            try:
+                rec = decode_msgpack(body)
+                if not isinstance(rec, Recorded) or rec.actor != actor or rec.step == "out":
+                    continue
+                if rec.step in ("restore", "restart"):
+                    continue
+                msg = decode_msgpack(rec.body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            if isinstance(msg, kinds):
+                return msg
+        return None
+
     def flush(self) -> None:
         """Commit the pending group of journal appends."""
         self._flush()
