@@ -135,3 +135,53 @@ def test_a_restarted_daemon_warms_up_to_the_state_the_stopped_one_had(tmp_path, 
     # restored from the snapshot taken as the first daemon stopped, or from the whole journal
     assert ("restore" in steps) == (snapshot_every > 0)
     assert ("warm" in steps) == (snapshot_every == 0)
+
+
+def test_a_warm_start_from_a_snapshot_with_no_tail_knows_the_last_bar_and_data_time(tmp_path):
+    """Regression: restored from the snapshot of a clean stop (no journal tail), the warm start
+    reported no last bar, so a broker daemon skipped the backfill of the bars it missed."""
+    from algotrading.adapters.replay import ReplayClock
+    from algotrading.daemon.warm_start import warm_start
+    from algotrading.daemon.wiring import build_session
+    from algotrading.messages import Bar
+    from algotrading.runtime.live import LiveRuntime
+    from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
+    from algotrading.state.store import StateStore
+    from algotrading.strategies.registry import build_strategy
+
+    config = load_config(_conf(tmp_path, 0.5))
+    state = tmp_path / "state"
+    asyncio.run(run_daemon(config, state, duration_s=2.0, speed=40))
+    db = sqlite3.connect(state / DB_NAME)
+    bars = [
+        decode_msgpack(r.body)
+        for (body,) in db.execute("SELECT body FROM journal WHERE kind = 'Recorded' ORDER BY seq")
+        if (r := decode_msgpack(body)).actor == "strategy" and r.step == "in"
+    ]
+    last_bar = max(b.ts_event for b in bars if isinstance(b, Bar))
+
+    async def restart():
+        store = StateStore.open(state / DB_NAME)
+        store.begin_session("again", "paper", config.as_dict(), 1)
+        spec = config.system.strategy
+        session = build_session(
+            config,
+            build_strategy(spec.name, spec.params, where="test", spec=spec),
+            {"EUR_USD": config.instrument("EUR_USD")},
+            bar_interval_ns=config.bar_interval_ns,
+            id_prefix="again",
+        )
+        recorder = Recorder(store)
+        runtime = LiveRuntime(session.graph, ReplayClock(0), session.policy, recorder=recorder)
+        try:
+            return await warm_start(
+                store, runtime, recorder, config_fingerprint(config), snapshot_meta(config)
+            )
+        finally:
+            store.close()
+
+    warm = asyncio.run(restart())
+    assert {"bar_builder", "strategy"} <= set(warm.restored)
+    assert warm.tail == {}  # the snapshot was taken as the daemon stopped: nothing after it
+    assert warm.last_bar_ns == last_bar
+    assert warm.last_market_ns >= last_bar
