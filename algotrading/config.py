@@ -24,6 +24,8 @@ from algotrading.adapters.websocket_feed import WebsocketFeedConfig
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError
 from algotrading.execution.algos import ExecutionConfig
+from algotrading.ops.metrics import MetricsConfig
+from algotrading.ops.systemd import SystemdConfig
 from algotrading.strategies.registry import StrategySpec
 
 FILES = ("system.yaml", "market.yaml", "model.yaml")
@@ -181,6 +183,8 @@ class SystemConfig(_Schema, frozen=True):
     backtest: BacktestConfig = BacktestConfig()
     log: LogConfig = LogConfig()
     state: StateConfig = StateConfig()
+    systemd: SystemdConfig = SystemdConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class MarketConfig(_Schema, frozen=True):

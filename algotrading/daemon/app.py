@@ -5,6 +5,7 @@ SIGINT: stop the feed, drain the inboxes, flush the store, exit 0."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -273,8 +274,19 @@ async def run_daemon(
 
 def default_services(ctx: DaemonContext) -> list[Service]:
     """The services ``system.yaml`` asks for."""
-    state = ctx.config.system.state
-    return [SnapshotService(state.snapshot_every_seconds, snapshot_meta(ctx.config))]
+    system = ctx.config.system
+    services: list[Service] = [
+        SnapshotService(system.state.snapshot_every_seconds, snapshot_meta(ctx.config))
+    ]
+    if system.metrics.enabled:
+        from algotrading.ops.metrics import MetricsService
+
+        services.append(MetricsService(system.metrics))
+    if os.environ.get("NOTIFY_SOCKET"):  # started by systemd: READY last, once all else runs
+        from algotrading.ops.systemd import SystemdService
+
+        services.append(SystemdService(system.systemd))
+    return services
 
 
 async def _backfill(
