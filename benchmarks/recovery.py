@@ -130,20 +130,14 @@ async def time_restart(config, state_dir: Path) -> tuple[float, float]:
     return marks["running"], marks["warm"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quote-hz", type=float, default=1.0, help="quotes a second (default 1)")
-    parser.add_argument("--days", type=float, default=1.0)
-    args = parser.parse_args()
+def report(quote_hz: float = 1.0, days: float = 1.0) -> None:
     configure_logging("error", "console")
-    print(f"recovery after a day of minute bars ({args.quote_hz:g} quotes/s, {args.days:g} d)")
+    print(f"recovery after {days:g} day(s) of minute bars journaled ({quote_hz:g} quotes/s):")
     for snapshot in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
             config = _config(Path(tmp))
             state = Path(tmp) / "state"
-            made = asyncio.run(
-                journal_a_day(state / DB_NAME, config, args.quote_hz, args.days, snapshot)
-            )
+            made = asyncio.run(journal_a_day(state / DB_NAME, config, quote_hz, days, snapshot))
             made["db_mb"] = round((state / DB_NAME).stat().st_size / 1e6, 1)
             running, warm = asyncio.run(time_restart(config, state))
             case = "snapshot + 1 min tail" if snapshot else "journal only (no snapshot)"
@@ -152,6 +146,14 @@ def main() -> None:
                 f"(warm start done at {warm * 1e3:6.1f} ms); journal {made['journal_records']:,} "
                 f"records, {made['bars']:,} bars, {made['db_mb']} MB"
             )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quote-hz", type=float, default=1.0, help="quotes a second (default 1)")
+    parser.add_argument("--days", type=float, default=1.0)
+    args = parser.parse_args()
+    report(args.quote_hz, args.days)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ temporary directory). "/s" figures time the event loop from the first event read
 delivered; "total" adds start-up, metrics and report.html. Plus micro-benchmarks: the driver's
 delivery cost, the store's read speed and the generators; and the machine-learning figures of
 ``benchmarks/ml.py`` (inference latency per bar, ``ml_signal`` backtest throughput) and the
-tick-to-order latency of a paper session over loopback (``benchmarks/paper_latency.py``).
+tick-to-order latency of a paper session over loopback (``benchmarks/paper_latency.py``) and
+the daemon's recovery time after a day of minute bars journaled (``benchmarks/recovery.py``).
 """
 
 from __future__ import annotations
@@ -283,6 +284,9 @@ def main() -> None:
     from paper_latency import main as paper_main  # benchmarks/paper_latency.py
 
     paper_main(20.0 if args.quick else 60.0)
+    from recovery import report as recovery_report  # benchmarks/recovery.py
+
+    recovery_report(quote_hz=1.0, days=0.25 if args.quick else 1.0)
 
 
 if __name__ == "__main__":
