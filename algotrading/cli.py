@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_sim_exchange_parser(sub)
     add_data_commands(sub)
+    from algotrading.state.state_cli import add_state_commands
+
+    add_state_commands(sub)
     return parser
 
 
@@ -180,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args)
+        from algotrading.state.state_cli import STATE_COMMANDS
+
+        if args.command in STATE_COMMANDS:
+            from algotrading.state.state_cli import run_state_command
+
+            return run_state_command(args)
         if args.command == "train":
             from algotrading.models.train_cli import run_train_command
 
@@ -390,6 +399,10 @@ def _run(args: argparse.Namespace) -> int:
     from algotrading.runtime.loop import run as run_loop
 
     config = _setup(args.config)
+    from algotrading.daemon.app import secret_environment
+    from algotrading.ops.alerts.config import check_alerts_config
+
+    check_alerts_config(config.system.alerts, secret_environment())  # before anything trades
     if args.speed is not None and args.speed <= 0:
         raise ConfigError("--speed", "", "expected a number > 0")
     if args.duration is not None and args.duration <= 0:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -24,6 +24,8 @@ from algotrading.adapters.websocket_feed import WebsocketFeedConfig
 from algotrading.data.instruments import BUILTIN_INSTRUMENTS, InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError
 from algotrading.execution.algos import ExecutionConfig
+from algotrading.ops.admin.config import AdminConfig
+from algotrading.ops.alerts.config import AlertsConfig
 from algotrading.ops.metrics import MetricsConfig
 from algotrading.ops.systemd import SystemdConfig
 from algotrading.strategies.registry import StrategySpec
@@ -166,9 +168,29 @@ class RecoveryConfig(_Schema, frozen=True):
     backfill: bool = True  # fetch the bars missed while down from the venue (v20 candles)
 
 
+class RetentionConfig(_Schema, frozen=True):
+    """Scheduled journal rotation (:func:`algotrading.state.retention.rotate`); off by
+    default. ``archive_dir`` is relative to the state directory unless absolute."""
+
+    enabled: bool = False
+    keep_days: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    archive_dir: str = "archive"
+    keep_snapshots: Annotated[int, msgspec.Meta(ge=1)] = 3
+    every_hours: Annotated[float, msgspec.Meta(gt=0)] = 24.0
+
+
+class SchedulesConfig(_Schema, frozen=True):
+    """The daemon's schedules (:mod:`algotrading.daemon.schedules`)."""
+
+    timezone: str = "America/New_York"  # of the times below
+    daily_summary_at: str = "17:00"  # HH:MM, the forex day's end; "" = no daily summary
+    sessions: bool = True  # alert when an instrument's trading session opens and closes
+
+
 class StateConfig(_Schema, frozen=True):
     snapshot_every_seconds: float = 60.0  # actor snapshots; 0 = only on request (ctl snapshot)
     recovery: RecoveryConfig = RecoveryConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 class SystemConfig(_Schema, frozen=True):
@@ -185,6 +207,9 @@ class SystemConfig(_Schema, frozen=True):
     state: StateConfig = StateConfig()
     systemd: SystemdConfig = SystemdConfig()
     metrics: MetricsConfig = MetricsConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    admin: AdminConfig = AdminConfig()
 
 
 class MarketConfig(_Schema, frozen=True):

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from algotrading.adapters.replay import ReplayClock, paced, ticks
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
+from algotrading.daemon.schedules import ScheduleService
 from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
 from algotrading.daemon.snapshots import SnapshotService
 from algotrading.daemon.warm_start import WarmStart, backfill, recover_command, warm_start
@@ -36,6 +36,7 @@ from algotrading.timestamps import parse_utc
 if TYPE_CHECKING:
     from algotrading.adapters.oanda.connect import OandaAccount
     from algotrading.adapters.oanda.streams import PriceBuffer
+    from algotrading.daemon.retraining import Retrainer
 
 DB_NAME = "algotrading.sqlite"
 BACKFILL_WAIT_S = 10.0  # for the first live quote, where the bars from the venue end
@@ -217,7 +218,6 @@ async def run_daemon(
             speed=clock.speed,
             state=str(state_dir / DB_NAME),
         )
-        scheduler = _retraining(config, state_dir, store, control)
         if on_started is not None:
             on_started(session, runtime)
         ctx = DaemonContext(
@@ -242,8 +242,6 @@ async def run_daemon(
             code = await runtime.run(duration_s)
         finally:
             await _stop_services(starting, running)
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
@@ -273,20 +271,47 @@ async def run_daemon(
 
 
 def default_services(ctx: DaemonContext) -> list[Service]:
-    """The services ``system.yaml`` asks for."""
+    """The services ``system.yaml`` asks for. READY (systemd) goes last: once it is sent,
+    everything else runs."""
     system = ctx.config.system
     services: list[Service] = [
         SnapshotService(system.state.snapshot_every_seconds, snapshot_meta(ctx.config))
     ]
+    alerts = None
+    if system.alerts.telegram.enabled or system.alerts.slack.enabled:
+        from algotrading.ops.alerts.service import AlertService
+
+        alerts = AlertService(system.alerts, environ=secret_environment())
+        services.append(alerts)
+    services.append(
+        ScheduleService(
+            system.schedules,
+            retention=system.state.retention,
+            retrainer=_retrainer(ctx),
+            daily_summary=alerts.daily_summary if alerts is not None else None,
+        )
+    )
+    if system.admin.enabled:
+        from algotrading.ops.admin.service import AdminService
+
+        services.append(AdminService(system.admin))
     if system.metrics.enabled:
         from algotrading.ops.metrics import MetricsService
 
         services.append(MetricsService(system.metrics))
-    if os.environ.get("NOTIFY_SOCKET"):  # started by systemd: READY last, once all else runs
+    if os.environ.get("NOTIFY_SOCKET"):
         from algotrading.ops.systemd import SystemdService
 
         services.append(SystemdService(system.systemd))
     return services
+
+
+def secret_environment() -> dict[str, str]:
+    """The environment, with a ``.env`` file in the working directory under it."""
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    return {**values, **os.environ}
 
 
 async def _backfill(
@@ -407,25 +432,21 @@ def _open_orders(session: Session, runtime: LiveRuntime, broker: bool) -> int:
     return len(runtime.actor("order_manager").open_orders())  # type: ignore[attr-defined]
 
 
-def _retraining(
-    config: Config, state_dir: Path, store: StateStore, control: Control
-) -> AsyncIOScheduler | None:
-    """Start the retraining schedule, when there is one and a registry model to retrain."""
-    from algotrading.daemon.retraining import Retrainer, schedule_retraining
+def _retrainer(ctx: DaemonContext) -> Retrainer | None:
+    """The retraining job, when there is a registry model to retrain."""
+    from algotrading.daemon.retraining import Retrainer
     from algotrading.models.registry import ModelRegistry
 
-    model = config.model.model
+    model = ctx.config.model.model
     if model.kind != "registry":
         return None
     path = model.registry
+    store = ctx.store
 
     def registry() -> ModelRegistry:
         return ModelRegistry(path) if path else store.model_registry()
 
-    scheduler = schedule_retraining(Retrainer(config, registry, state_dir / "models", control))
-    if scheduler is not None:
-        scheduler.start()
-    return scheduler
+    return Retrainer(ctx.config, registry, ctx.state_dir / "models", ctx.control)
 
 
 def _escalation_commands(config: Config) -> tuple[tuple[str, str], ...]:

@@ -103,17 +103,21 @@ class Retrainer:
             return entry.model_id
 
 
+def retrain_trigger(r: RetrainConfig) -> CronTrigger | IntervalTrigger | None:
+    """The trigger of ``model.yaml``'s ``retrain`` schedule, None when it has none."""
+    if not r.cron and r.every_seconds <= 0:
+        return None
+    if r.cron:
+        return CronTrigger.from_crontab(r.cron, timezone="UTC")
+    return IntervalTrigger(seconds=r.every_seconds)
+
+
 def schedule_retraining(retrainer: Retrainer) -> AsyncIOScheduler | None:
     """An apscheduler scheduler running ``retrainer`` on its schedule (None when it has none).
     The caller starts it inside the running event loop and shuts it down on exit."""
-    r = retrainer.retrain
-    if not r.cron and r.every_seconds <= 0:
+    trigger = retrain_trigger(retrainer.retrain)
+    if trigger is None:
         return None
-    trigger = (
-        CronTrigger.from_crontab(r.cron, timezone="UTC")
-        if r.cron
-        else IntervalTrigger(seconds=r.every_seconds)
-    )
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(retrainer.run_once, trigger, id="retrain", max_instances=1, coalesce=True)
     return scheduler

@@ -10,8 +10,9 @@ that must return at once and never raise into the monitor), and steers the daemo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +45,10 @@ class DaemonContext:
     started_wall_ns: int = field(default_factory=time.time_ns)
     started_mono: float = field(default_factory=time.monotonic)
     observers: list[Observer] = field(default_factory=list)
+    # (job name, next run: a datetime, ns since the epoch, or None when paused), for status
+    schedules: list[tuple[str, datetime | int | None]] = field(default_factory=list)
+    # takes a snapshot of the actors' state now (the admin socket's ``snapshot``); None: none
+    snapshot: Callable[[], Awaitable[object]] | None = None
 
     def observe(self, observer: Observer) -> None:
         """Call ``observer`` with every message the monitor handles."""

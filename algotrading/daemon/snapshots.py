@@ -42,7 +42,7 @@ class SnapshotService:
             return  # after a failure, the journal is the safer account of what happened
         states = ctx.runtime.snapshot_stopped()
         if states:
-            ctx.store.save_snapshots(ctx.runtime.clock.now_ns(), states, self.meta)
+            ctx.store.save_snapshots(ctx.runtime.clock.now_ns(), states, self._meta(ctx))
             self.log.info("snapshot_taken", at="stop", actors=sorted(states))
 
     async def take(self) -> dict[str, Any]:
@@ -54,11 +54,17 @@ class SnapshotService:
             if not states:
                 return {"set_id": None, "actors": {}}
             ts = ctx.runtime.clock.now_ns()
-            set_id = ctx.store.save_snapshots(ts, states, self.meta)
+            set_id = ctx.store.save_snapshots(ts, states, self._meta(ctx))
         self.taken += 1
         actors = {name: {"journal_seq": seq, "bytes": len(s)} for name, (seq, s) in states.items()}
         self.log.info("snapshot_taken", set_id=set_id, actors=actors)
         return {"set_id": set_id, "actors": actors}
+
+    def _meta(self, ctx: DaemonContext) -> dict[str, Any]:
+        """What the set is valid for, and where in the data its actors had got to (a warm
+        start with nothing after the snapshot knows from here where the backfill begins)."""
+        recorder = ctx.runtime.recorder
+        return {**self.meta, "data_ns": recorder.data_times() if recorder else {}}
 
     async def _every(self) -> None:
         while True:

@@ -76,18 +76,22 @@ async def warm_start(
     floors = dict.fromkeys(actors, 0)
     latest = store.latest_snapshots()
     if latest is not None:
-        if latest.meta != meta:
-            result.ignored_snapshot = f"taken under {latest.meta}, running {meta}"
+        taken_under = {k: latest.meta.get(k) for k in meta}
+        if taken_under != meta:
+            result.ignored_snapshot = f"taken under {taken_under}, running {meta}"
         elif latest.session_id not in history:
             result.ignored_snapshot = f"session {latest.session_id} ran another configuration"
         else:
             result.snapshot_set = latest.set_id
+            data_ns = latest.meta.get("data_ns") or {}
+            result.last_bar_ns = int(data_ns.get("strategy", 0))
+            result.last_market_ns = int(data_ns.get("bar_builder", 0))
             for name, (seq, state) in latest.states.items():
                 actor = actors.get(name)
                 if isinstance(actor, Snapshottable):
                     actor.restore_state(state)
                     recorder.restored(name, latest.ts_event, state)
-                    floors[name] = seq
+                    recorder.last_input_seq[name] = floors[name] = seq
                     result.restored.append(name)
     for actor in actors.values():
         _discarding(actor)
@@ -115,12 +119,6 @@ async def warm_start(
     finally:
         for name in actors:
             runtime.supervisor.rebind(name)
-    if history and not result.last_bar_ns:  # restored, and no tail: where it had got to
-        bar = store.last_input("strategy", (Bar,), history)
-        result.last_bar_ns = bar.ts_event if bar is not None else 0
-    if history and not result.last_market_ns:
-        data = store.last_input("bar_builder", (Quote, Bar), history)
-        result.last_market_ns = data.ts_event if data is not None else 0
     result.seconds = time.perf_counter() - started
     log.info(
         "warm_start",

@@ -152,8 +152,7 @@ class LiveRuntime:
         for name in sorted(self._recorded - self.escalated):
             actor = self.supervisor.actors[name]
             if isinstance(actor, Snapshottable):
-                seq = self.recorder.last_input_seq.get(name, 0)
-                states[name] = (seq, actor.snapshot_state())
+                states[name] = (self.recorder.position(name), actor.snapshot_state())
         return states
 
     def _take_snapshot(self, name: str) -> None:
@@ -164,7 +163,7 @@ class LiveRuntime:
         assert self.recorder is not None
         assert isinstance(actor, Snapshottable)
         try:
-            future.set_result((self.recorder.last_input_seq.get(name, 0), actor.snapshot_state()))
+            future.set_result((self.recorder.position(name), actor.snapshot_state()))
         except Exception as exc:  # an unpicklable state: no snapshot, the journal still has all
             self.log.exception("snapshot_failed", actor=name)
             future.set_exception(exc)

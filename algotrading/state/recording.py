@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import msgspec
 
 from algotrading import __version__
-from algotrading.messages import Message, Recorded, decode_msgpack, encode_msgpack
+from algotrading.messages import Bar, Message, Quote, Recorded, decode_msgpack, encode_msgpack
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.clock import VirtualClock
 from algotrading.state.journal import Journal
@@ -69,6 +69,16 @@ class Recorder:
         self.journal = journal
         self.actors = frozenset(actors)
         self.last_input_seq: dict[str, int] = {}
+        self.last_data_ns: dict[str, int] = {}  # time of the newest quote or bar each handled
+
+    def position(self, actor: str) -> int:
+        """The journal position ``actor``'s state is valid at: its last input, or — for an
+        actor that has handled nothing — the journal's end (nothing before it is owed)."""
+        seq = self.last_input_seq.get(actor)
+        return seq if seq is not None else int(getattr(self.journal, "last_seq", 0))
+
+    def data_times(self) -> dict[str, int]:
+        return dict(self.last_data_ns)
 
     def step(self, actor: str, step: str, msg: Message) -> int:
         seq = self.journal.append(
@@ -82,6 +92,8 @@ class Recorder:
         )
         if step in INPUT_STEPS:
             self.last_input_seq[actor] = seq
+            if isinstance(msg, Quote | Bar):
+                self.last_data_ns[actor] = max(self.last_data_ns.get(actor, 0), msg.ts_event)
         return seq
 
     def restored(self, actor: str, ts_event: int, state: bytes) -> None:

@@ -140,9 +140,15 @@ class StateStore:
     def begin_session(
         self, session_id: str, mode: str, config: dict[str, Any], started_ns: int
     ) -> None:
-        """Start a session: every journal row and order written from now on belongs to it."""
+        """Start a session: every journal row and order written from now on belongs to it.
+        A session still open is one whose daemon was killed (one process holds the state at a
+        time): it is closed here, its stop reason saying so."""
         self._flush()
         with self._transaction():
+            self._conn.execute(
+                "UPDATE sessions SET ended_ns = ?, stop_reason = ? WHERE ended_ns IS NULL",
+                (started_ns, f"killed (found open when {session_id} started)"),
+            )
             self._conn.execute(
                 "INSERT INTO sessions (session_id, mode, config, started_ns) VALUES (?, ?, ?, ?)",
                 (session_id, mode, json.dumps(config, sort_keys=True, default=str), started_ns),
@@ -286,32 +292,6 @@ class StateStore:
         for seq, msg in self._decoded(rows):
             assert isinstance(msg, Recorded)
             yield seq, msg
-
-    def last_input(
-        self, actor: str, kinds: tuple[type[Message], ...], sessions: Sequence[str]
-    ) -> Message | None:
-        """The newest message of ``kinds`` that ``actor`` handled (a recorded input) in
-        ``sessions``: where a restored actor had got to in the data."""
-        if not sessions:
-            return None
-        rows = self._conn.execute(
-            "SELECT body FROM journal WHERE kind = 'Recorded' AND session_id IN "
-            f"({', '.join('?' * len(sessions))}) ORDER BY seq DESC",
-            tuple(sessions),
-        )
-        for (body,) in rows:
-            try:
-                rec = decode_msgpack(body)
-                if not isinstance(rec, Recorded) or rec.actor != actor or rec.step == "out":
-                    continue
-                if rec.step in ("restore", "restart"):
-                    continue
-                msg = decode_msgpack(rec.body)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-            if isinstance(msg, kinds):
-                return msg
-        return None
 
     def flush(self) -> None:
         """Commit the pending group of journal appends."""

@@ -64,6 +64,7 @@ SAMPLES = [
     m.Command(ts_event=6, name="halt", args={"reason": "r"}),
     m.ActorFailed(ts_event=6, actor="model", error="E", restarts=1, action="restart"),
     m.VenueEvent(ts_event=6, venue="oanda", payload={"type": "ORDER_FILL", "units": "-100"}),
+    m.Recorded(ts_event=7, actor="strategy", step="in", body=b"\x81\xa1a\x01"),
 ]
 
 
