@@ -151,9 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_sim_exchange_parser(sub)
     add_data_commands(sub)
+    from algotrading.ops.ctl import add_ctl_parser
     from algotrading.state.state_cli import add_state_commands
 
     add_state_commands(sub)
+    add_ctl_parser(sub)
     return parser
 
 
@@ -183,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args)
+        if args.command == "ctl":
+            from algotrading.ops.ctl import run_ctl_command
+
+            return run_ctl_command(args)
         from algotrading.state.state_cli import STATE_COMMANDS
 
         if args.command in STATE_COMMANDS:

@@ -28,7 +28,7 @@ from algotrading.messages import (
     TradingState,
 )
 from algotrading.risk.breaker_set import BreakerSet
-from algotrading.risk.checks import Market, RiskLimits, TradingSwitch, check_order
+from algotrading.risk.checks import Market, RiskLimits, TradingSwitch, check_order, limits_with
 from algotrading.runtime.actor import Actor
 from algotrading.sim.accounting import quote_to_account_rate
 
@@ -55,8 +55,8 @@ class RiskActor(Actor):
         account_currency: str = "USD",
     ) -> None:
         super().__init__(name)
-        self.limits = limits
         self.switch = switch
+        self.limits = switch.limits or limits  # an operator's limits outlive a restart
         self.positions: dict[str, float] = dict(positions or {})
         self.working: dict[str, tuple[str, float]] = {}  # client id -> (instrument, signed rest)
         self.pending_approvals: dict[str, float] = {}  # approved, not yet an Order
@@ -128,6 +128,14 @@ class RiskActor(Actor):
             open_orders=len(self.working),
             recent_orders=len(self._approved_at),
         )
+
+    async def on_order_denied(self, msg: OrderDenied) -> None:
+        """The order manager refused what was approved (the kill switch came between)."""
+        intent = msg.intent
+        pending = (
+            self.pending_approvals.get(intent.instrument, 0.0) - intent.side.sign * intent.quantity
+        )
+        self.pending_approvals[intent.instrument] = 0.0 if abs(pending) < 1e-9 else pending
 
     async def on_order(self, msg: Order) -> None:
         signed = msg.side.sign * msg.quantity
@@ -201,6 +209,9 @@ class RiskActor(Actor):
             )
 
     async def on_command(self, msg: Command) -> None:
+        if msg.name == "set_limit":
+            self._set_limits(msg)
+            return
         if msg.name == "reset":
             names = self.breakers.operator_reset(msg.args.get("breaker", ""))
             self.log.warning("breakers_reset", breakers=names)
@@ -216,3 +227,14 @@ class RiskActor(Actor):
         await self.send(
             RiskState(ts_event=self.clock.now_ns(), state=self.switch.state, reason=reason)
         )
+
+    def _set_limits(self, msg: Command) -> None:
+        """``set_limit``: ``args`` maps limit names to values; all are swapped in at once, or
+        none (the admin socket checked them before; a journal replayed later may not have)."""
+        try:
+            limits = limits_with(self.limits, msg.args)
+        except ValueError as exc:
+            self.log.error("set_limit_refused", error=str(exc), request_id=msg.request_id)
+            return
+        self.limits = self.switch.limits = limits
+        self.log.warning("risk_limits_changed", limits=dict(msg.args), request_id=msg.request_id)

@@ -26,7 +26,7 @@ from algotrading.state.journal import Journal
 COMMAND_TARGETS: dict[str, tuple[str, ...]] = {
     "halt": ("risk",),
     "reduce": ("risk",),
-    "resume": ("risk",),
+    "resume": ("risk", "order_manager"),
     "reset": ("risk",),
     "set_limit": ("risk",),
     "cancel_all": ("order_manager",),

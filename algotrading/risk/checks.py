@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from algotrading.messages import OrderIntent, TradingState
 
@@ -24,6 +27,38 @@ class RiskLimits:
     max_orders_per_window: int = 0
     rate_window_seconds: float = 1.0
     price_collar: float = 0.0  # a limit/stop price must be less than this fraction away
+
+
+LIMIT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RiskLimits))
+# 0 turns most limits off; these have no "off", and 0 would refuse every order.
+_POSITIVE = frozenset(("max_order_quantity", "max_position_quantity", "rate_window_seconds"))
+_INTEGER = frozenset(f.name for f in fields(RiskLimits) if f.type in ("int", int))
+
+
+def limits_with(limits: RiskLimits, values: Mapping[str, str]) -> RiskLimits:
+    """``limits`` with some of them set from text (an operator's ``set_limit``, a reloaded
+    configuration). All or nothing: the first unknown name or bad value raises ValueError
+    naming it, and nothing changes."""
+    if not values:
+        raise ValueError("no limit named")
+    changes: dict[str, Any] = {}
+    for name, text in values.items():
+        if name not in LIMIT_NAMES:
+            raise ValueError(f"unknown risk limit {name!r}; one of {', '.join(LIMIT_NAMES)}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and name in _POSITIVE):
+            bound = "> 0" if name in _POSITIVE else ">= 0 (0 turns it off)"
+            raise ValueError(f"{name}: expected a number {bound}, got {text!r}")
+        if name in _INTEGER:
+            if not value.is_integer():
+                raise ValueError(f"{name}: expected an integer, got {text!r}")
+            changes[name] = int(value)
+        else:
+            changes[name] = value
+    return replace(limits, **changes)
 
 
 @dataclass(frozen=True)
@@ -63,6 +98,9 @@ class TradingSwitch:
     operator_state: TradingState = TradingState.ACTIVE
     operator_reason: str = ""
     breakers: dict[str, tuple[TradingState, str]] = field(default_factory=dict)
+    # limits an operator set while running (set_limit, reload-config): kept here, like the
+    # state, so a restarted risk actor keeps them instead of the configured ones
+    limits: RiskLimits | None = None
 
     def set(self, state: TradingState, reason: str) -> None:
         """The operator's (or the supervisor's) decision."""

@@ -1,0 +1,244 @@
+"""What the read-only admin commands show: plain dictionaries read from the running daemon in
+one go (no await between reads, so each answer is one consistent moment).
+
+Positions and open orders come from the in-process simulated venue when the daemon runs one,
+and from the order manager's book otherwise (a broker's venue actor holds no book).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any
+
+from algotrading.actors.feed import FeedActor
+from algotrading.actors.order_manager import OrderManagerActor
+from algotrading.actors.risk import RiskActor
+from algotrading.actors.venue import SimVenueActor
+from algotrading.daemon.services import DaemonContext
+from algotrading.messages import AccountState, Message, Order
+from algotrading.risk.breakers import trading_day
+from algotrading.risk.checks import LIMIT_NAMES, RiskLimits
+from algotrading.sim.accounting import PositionState
+from algotrading.timestamps import iso_utc
+
+
+class PnlTracker:
+    """Observes account marks for what no actor keeps: the equity at the start of the trading
+    day (17:00 New York) and the balance the session started with."""
+
+    def __init__(self, start_balance: float | None = None) -> None:
+        self.start_balance = start_balance
+        self.day_start_equity: float | None = None
+        self.day_start_ns = 0
+        self._day_end_ns = 0
+
+    def observe(self, msg: Message) -> None:
+        if not isinstance(msg, AccountState):
+            return
+        if self.start_balance is None:
+            self.start_balance = msg.balance
+        if msg.ts_event >= self._day_end_ns:  # a new trading day (or the first mark)
+            self._day_end_ns = trading_day(msg.ts_event)
+            self.day_start_equity = msg.equity
+            self.day_start_ns = msg.ts_event
+
+
+def simulated(ctx: DaemonContext) -> bool:
+    return isinstance(ctx.runtime.actor("venue"), SimVenueActor)
+
+
+def live_limits(ctx: DaemonContext) -> RiskLimits:
+    """The limits the risk actor checks against now (the configured ones before it runs)."""
+    risk = ctx.runtime.actor("risk")
+    assert isinstance(risk, RiskActor)
+    return risk.limits
+
+
+def status(ctx: DaemonContext, tracker: PnlTracker, admin: dict[str, int]) -> dict[str, Any]:
+    runtime, session = ctx.runtime, ctx.session
+    switch = session.switch
+    depths = runtime.queue_depths()
+    now_mono = time.monotonic()
+    actors = [
+        {
+            "name": name,
+            "restarts": runtime.supervisor.restarts(name),
+            "queue": depths.get(name, 0),
+            "handled": runtime.handled.get(name, 0),
+            "busy_s": round(now_mono - runtime.busy_since[name], 3)
+            if name in runtime.busy_since
+            else 0.0,
+            "escalated": name in runtime.escalated,
+        }
+        for name in runtime.supervisor.actors
+    ]
+    positions_now = {p["instrument"]: p["quantity"] for p in positions(ctx)["positions"]}
+    account = pnl(ctx, tracker)
+    return {
+        "mode": ctx.mode,
+        "session_id": ctx.session_id,
+        "pid": os.getpid(),
+        "started": iso_utc(ctx.started_wall_ns),
+        "uptime_s": round(ctx.uptime_s(), 3),
+        "clock": iso_utc(runtime.clock.now_ns()),
+        "config": ctx.config.source,
+        "stopping": runtime.stopping,
+        "trading": {
+            "state": str(switch.state),
+            "reason": switch.reason,
+            "operator_state": str(switch.operator_state),
+        },
+        "actors": actors,
+        "messages_handled": sum(runtime.handled.values()),
+        "feed": feed(ctx),
+        "breakers": breakers(ctx),
+        "orders": session.ledger.n_orders,
+        "fills": session.ledger.n_fills,
+        "open_orders": len(_open_orders(ctx)),
+        "positions": positions_now,
+        "equity": account["equity"],
+        "currency": account["currency"],
+        "limits": limits_dict(live_limits(ctx)),
+        "schedules": [{"name": n, "next_run": _when(t)} for n, t in ctx.schedules],
+        "admin": dict(admin),
+    }
+
+
+def feed(ctx: DaemonContext) -> dict[str, Any]:
+    """How far the newest market data is behind the daemon's clock (data time), from what the
+    feed actor keeps: the last event time of each instrument."""
+    actor = ctx.runtime.actor("feed")
+    last: dict[str, int] = {}
+    received = dropped = 0
+    receive_latency_ns = 0
+    if isinstance(actor, FeedActor):
+        last = dict(getattr(actor, "last_ts", None) or getattr(actor, "_last_ts", {}))
+        received, dropped = actor.received, actor.dropped
+        receive_latency_ns = actor.last_latency_ns
+    now = ctx.runtime.clock.now_ns()
+    newest = max(last.values(), default=0)
+    return {
+        "last_event": iso_utc(newest) if newest else None,
+        "behind_s": round((now - newest) / 1e9, 3) if newest else None,
+        "by_instrument": {s: round((now - ts) / 1e9, 3) for s, ts in sorted(last.items())},
+        "receive_latency_s": round(receive_latency_ns / 1e9, 6),
+        "received": received,
+        "dropped": dropped,
+    }
+
+
+def breakers(ctx: DaemonContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": b.name,
+            "tripped": b.tripped is not None,
+            "reason": b.tripped.reason if b.tripped is not None else "",
+            "action": str(b.action),
+            "reset": str(b.reset),
+        }
+        for b in ctx.session.breakers.all()
+    ]
+
+
+def positions(ctx: DaemonContext) -> dict[str, Any]:
+    """Every configured instrument, flat ones included; P&L in its quote currency."""
+    session = ctx.session
+    risk = ctx.runtime.actor("risk")
+    mids: dict[str, float] = risk.mids if isinstance(risk, RiskActor) else {}
+    manager = _order_manager(ctx)
+    sim = simulated(ctx)
+    out = []
+    for symbol in sorted(session.instruments):
+        if sim:
+            held = session.exchange.position(symbol)
+        else:
+            held = manager.book.get(symbol, PositionState()) if manager else PositionState()
+        price = mids.get(symbol)
+        out.append(
+            {
+                "instrument": symbol,
+                "quantity": held.quantity,
+                "avg_price": held.avg_price if not held.is_flat else None,
+                "price": price,
+                "unrealized": held.unrealized(price) if price and not held.is_flat else 0.0,
+                "realized": manager.realized.get(symbol, 0.0) if manager else None,
+                "quote_currency": session.instruments[symbol].quote,
+            }
+        )
+    return {"positions": out}
+
+
+def orders(ctx: DaemonContext) -> dict[str, Any]:
+    manager = _order_manager(ctx)
+    out = []
+    for order in _open_orders(ctx):
+        cid = order.client_order_id
+        out.append(
+            {
+                "client_order_id": cid,
+                "parent_id": order.parent_id,
+                "instrument": order.instrument,
+                "side": str(order.side),
+                "type": str(order.order_type),
+                "quantity": order.quantity,
+                "filled": manager.filled.get(cid, 0.0) if manager else None,
+                "limit_price": order.limit_price,
+                "stop_price": order.stop_price,
+                "status": manager.status.get(cid, "") if manager else "",
+                "created": iso_utc(order.ts_event) if order.ts_event else None,
+            }
+        )
+    return {"orders": out}
+
+
+def pnl(ctx: DaemonContext, tracker: PnlTracker) -> dict[str, Any]:
+    """In the account currency. ``realized``: the balance's change since the session started
+    (closed trades net of commissions and financing); ``day``: equity's change since the first
+    mark of this trading day the daemon saw (``day_since``)."""
+    account: AccountState | None
+    if simulated(ctx):
+        account = ctx.session.exchange.account_state(ctx.runtime.clock.now_ns())
+    else:
+        account = ctx.session.ledger.last_account
+    if account is None:
+        return {"currency": ctx.config.system.account.currency, "equity": None, "balance": None}
+    start = tracker.start_balance
+    day_start = tracker.day_start_equity
+    return {
+        "currency": account.currency,
+        "equity": account.equity,
+        "balance": account.balance,
+        "unrealized": account.equity - account.balance,
+        "realized": account.balance - start if start is not None else None,
+        "day": account.equity - day_start if day_start is not None else None,
+        "day_since": iso_utc(tracker.day_start_ns) if day_start is not None else None,
+        "margin_used": account.margin_used,
+        "commission": account.commission_paid,
+        "financing": account.financing,
+    }
+
+
+def limits_dict(limits: RiskLimits) -> dict[str, float | int]:
+    return {name: getattr(limits, name) for name in LIMIT_NAMES}
+
+
+def _order_manager(ctx: DaemonContext) -> OrderManagerActor | None:
+    actor = ctx.runtime.actor("order_manager")
+    return actor if isinstance(actor, OrderManagerActor) else None
+
+
+def _open_orders(ctx: DaemonContext) -> list[Order]:
+    if simulated(ctx):
+        return list(ctx.session.exchange.working_orders())
+    manager = _order_manager(ctx)
+    return manager.open_orders() if manager else []
+
+
+def _when(value: datetime | int | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return iso_utc(value)
