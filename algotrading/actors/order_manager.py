@@ -17,6 +17,7 @@ from algotrading.messages import (
     Order,
     OrderAccepted,
     OrderCancelled,
+    OrderDenied,
     OrderModified,
     OrderRejected,
     OrderSubmitted,
@@ -42,6 +43,7 @@ class OrderManagerActor(Actor):
         OrderCancelled,
         OrderModified,
         RequestRejected,
+        OrderDenied,
     )
 
     def __init__(
@@ -66,6 +68,9 @@ class OrderManagerActor(Actor):
         self.filled: dict[str, float] = {}
         self.book: dict[str, PositionState] = dict(book or {})
         self.realized: dict[str, float] = {}
+        # after the kill switch, until an operator's resume: orders risk approved before the
+        # halt (still in this inbox) are refused, not sent after the flatten
+        self.killed = False
 
     def next_client_id(self) -> str:
         self._seq += 1
@@ -73,6 +78,14 @@ class OrderManagerActor(Actor):
 
     async def on_approved_order(self, msg: ApprovedOrder) -> None:
         intent = msg.intent
+        if self.killed:
+            self.log.warning("order_refused_after_kill", instrument=intent.instrument)
+            await self.send(
+                intent.denied(
+                    self.clock.now_ns(), "killed", "the kill switch was thrown after approval"
+                )
+            )
+            return
         spec = self.instruments[intent.instrument]
         quantity = spec.round_quantity(intent.quantity)
         await self._submit(
@@ -209,10 +222,16 @@ class OrderManagerActor(Actor):
 
     async def on_command(self, msg: Command) -> None:
         """``cancel_all``: cancel every working order; ``flatten``: close every position;
-        ``kill`` (the kill switch, with risk halting): both."""
+        ``kill`` (the kill switch, with risk halting): both, and refuse what risk approved
+        before it halted, until ``resume``."""
+        if msg.name == "resume":
+            self.killed = False
+            return
         if msg.name not in ("flatten", "cancel_all", "kill"):
             self.log.warning("command_ignored", command=msg.name)
             return
+        if msg.name == "kill":
+            self.killed = True
         if msg.name in ("cancel_all", "kill"):
             for order in self.open_orders():
                 self.log.warning("cancel", client_order_id=order.client_order_id)
