@@ -189,6 +189,7 @@ class SchedulesConfig(_Schema, frozen=True):
 
 class StateConfig(_Schema, frozen=True):
     snapshot_every_seconds: float = 60.0  # actor snapshots; 0 = only on request (ctl snapshot)
+    reconcile_every_seconds: float = 60.0  # with a broker venue; 0 = only at the start
     recovery: RecoveryConfig = RecoveryConfig()
     retention: RetentionConfig = RetentionConfig()
 

@@ -227,6 +227,20 @@ class OrderManagerActor(Actor):
         if msg.name == "resume":
             self.killed = False
             return
+        if msg.name == "adopt_positions":
+            await self._adopt_positions(msg)
+            return
+        if msg.name == "forget_orders":
+            for client_order_id in msg.args.get("ids", "").split(","):
+                if client_order_id in self.orders:
+                    await self.on_order_cancelled(
+                        OrderCancelled(
+                            ts_event=msg.ts_event,
+                            client_order_id=client_order_id,
+                            reason="reconciliation: the venue no longer has it",
+                        )
+                    )
+            return
         if msg.name not in ("flatten", "cancel_all", "kill"):
             self.log.warning("command_ignored", command=msg.name)
             return
@@ -255,6 +269,27 @@ class OrderManagerActor(Actor):
                     quantity=abs(position.quantity),
                 )
             )
+
+    async def _adopt_positions(self, msg: Command) -> None:
+        """Reconciliation found the venue's position different, twice: the venue is the
+        truth. ``args``: instrument -> "quantity@avg_price"."""
+        for instrument, text in sorted(msg.args.items()):
+            quantity, _, price = text.partition("@")
+            new = PositionState(float(quantity), float(price or 0.0))
+            old = self.book.get(instrument, PositionState())
+            self.log.warning(
+                "position_adopted", instrument=instrument, ours=old.quantity, venue=new.quantity
+            )
+            self.book[instrument] = new
+            position = Position(
+                ts_event=msg.ts_event,
+                instrument=instrument,
+                quantity=new.quantity,
+                avg_price=new.avg_price,
+                realized_pnl=self.realized.get(instrument, 0.0),
+            )
+            self._journal(position)
+            await self.send(position)
 
     def _finished(self, client_order_id: str) -> None:
         """Forget an order that can no longer trade: a long session must not grow with every

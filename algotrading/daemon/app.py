@@ -19,6 +19,7 @@ from algotrading.adapters.replay import ReplayClock, paced, ticks
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
+from algotrading.daemon.reconcile import ReconcileService, startup_alerts
 from algotrading.daemon.schedules import ScheduleService
 from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
 from algotrading.daemon.snapshots import SnapshotService
@@ -26,7 +27,7 @@ from algotrading.daemon.warm_start import WarmStart, backfill, recover_command, 
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.log import get_logger
-from algotrading.messages import Command, Fill, Message
+from algotrading.messages import Alert, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore
@@ -118,6 +119,7 @@ async def run_daemon(
     observers: list[Observer] = []
     recorder = Recorder(store)
     missed: list[Fill] = []
+    notes: list[Alert] = []
     prices: PriceBuffer | None = None
     try:
         if broker is not None:  # orders the last run wrote ahead but never heard back about
@@ -135,6 +137,7 @@ async def run_daemon(
                 fills=resolved.fills,
                 missed_fills=len(missed),
             )
+            notes = startup_alerts(resolved.adopted, resolved.never_sent, len(missed))
         session = build_session(
             config,
             strategy,
@@ -233,11 +236,12 @@ async def run_daemon(
             observers=observers,
         )
         running: list[Service] = []
-        starting = asyncio.create_task(
-            _start_services(
-                ctx, list(services) if services is not None else default_services(ctx), running
-            )
-        )
+        wanted = list(services) if services is not None else default_services(ctx)
+        if broker is not None and services is None:  # before READY, which stays last
+            every = config.system.state.reconcile_every_seconds
+            wanted.insert(-1 if os.environ.get("NOTIFY_SOCKET") else len(wanted),
+                          ReconcileService(broker, every, notes))  # fmt: skip
+        starting = asyncio.create_task(_start_services(ctx, wanted, running))
         try:
             code = await runtime.run(duration_s)
         finally:

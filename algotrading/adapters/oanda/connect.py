@@ -59,18 +59,24 @@ async def open_account(
         summary = await client.summary()
         now_ns = parse_time(await client.server_time(instrument))
         sent = SentOrders(last_id=str(summary.get("lastTransactionID", "0")))
-        positions = {}
-        for p in await client.open_positions():
-            long_units = parse_decimal(p["long"]["units"], "long.units")
-            short_units = parse_decimal(p["short"]["units"], "short.units")
-            side = p["long"] if long_units else p["short"]
-            quantity = long_units + short_units
-            if quantity:
-                price = parse_decimal(side.get("averagePrice", "0"), "averagePrice")
-                positions[str(p["instrument"])] = PositionState(quantity, price)
+        positions = await venue_positions(client)
     except BaseException:
         await client.close()
         raise
     return OandaAccount(
         client, client.account_id, str(summary.get("currency", "USD")), sent, positions, now_ns
     )
+
+
+async def venue_positions(client: OandaClient) -> dict[str, PositionState]:
+    """The account's open positions, net per instrument, with their average prices."""
+    positions = {}
+    for p in await client.open_positions():
+        long_units = parse_decimal(p["long"]["units"], "long.units")
+        short_units = parse_decimal(p["short"]["units"], "short.units")
+        side = p["long"] if long_units else p["short"]
+        quantity = long_units + short_units
+        if quantity:
+            price = parse_decimal(side.get("averagePrice", "0"), "averagePrice")
+            positions[str(p["instrument"])] = PositionState(quantity, price)
+    return positions
