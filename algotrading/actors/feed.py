@@ -20,6 +20,11 @@ class FeedActor(Actor):
         self.dropped = 0
         self.last_latency_ns = 0
 
+    @property
+    def last_ts(self) -> dict[str, int]:
+        """The newest data time let in, per instrument (for the feed latency in ``ctl``)."""
+        return dict(self._last_ts)
+
     def _in_order(self, instrument: str, ts: int) -> bool:
         if ts < self._last_ts.get(instrument, 0):
             self.dropped += 1
