@@ -139,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         "trades.csv, orders.csv, equity.csv, metrics.json and report.html. Exit status 1 "
         "when any decision differs.",
     )
-    replay.add_argument("session", metavar="SESSION", help="session id, or 'latest'")
+    replay.add_argument(
+        "session",
+        metavar="SESSION",
+        help="session id, 'latest', or the directory of an export (algotrading export)",
+    )
     replay.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
     replay.add_argument("--out", metavar="DIR", required=True, help="output directory")
     from algotrading.backtest.sweep_cli import add_sweep_parser
@@ -215,7 +219,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     configure_logging("warning", "auto")
     db = Path(args.state_dir) / DB_NAME
-    if not db.is_file():
+    exported = (Path(args.session) / "session.json").is_file()
+    if not exported and not db.is_file():
         raise AlgotradingError(f"{db}: no state database here")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -92,17 +92,28 @@ def resolve_session(store: StateStore, session: str) -> str:
     return session
 
 
-async def replay_session(
-    db_path: Path, session: str, out_dir: Path | None = None
-) -> SessionReplay:
-    store = StateStore.open(db_path, lock=False)
-    try:
-        session_id = resolve_session(store, session)
-        config = session_config(store, session_id)
-        steps = list(store.recorded(0, [session_id]))
-        journal = list(store.journal(session_id))
-    finally:
-        store.close()
+async def replay_session(db_path: Path, session: str, out_dir: Path | None = None) -> SessionReplay:
+    """Replay ``session`` of the state database ``db_path`` — or, when ``session`` is the
+    directory of an export (``algotrading export``), the recording in it."""
+    exported = Path(session)
+    if (exported / "session.json").is_file():
+        from algotrading.state.export import read_manifest, read_records
+
+        manifest = read_manifest(exported)
+        session_id = str(manifest["session"]["session_id"])
+        config = config_from_dict(manifest["config"], f"export {exported}")
+        records = list(read_records(exported))
+        steps = [(seq, m) for seq, m in records if isinstance(m, Recorded)]
+        journal = [m for _, m in records if not isinstance(m, Recorded)]
+    else:
+        store = StateStore.open(db_path, lock=False)
+        try:
+            session_id = resolve_session(store, session)
+            config = session_config(store, session_id)
+            steps = list(store.recorded(0, [session_id]))
+            journal = list(store.journal(session_id))
+        finally:
+            store.close()
     factories = _factories(config, session_id, db_path)
     actors: dict[str, ActorReplay] = {}
     for name in RECORDED_ACTORS:

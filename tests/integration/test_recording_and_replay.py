@@ -185,3 +185,17 @@ def test_a_warm_start_from_a_snapshot_with_no_tail_knows_the_last_bar_and_data_t
     assert warm.tail == {}  # the snapshot was taken as the daemon stopped: nothing after it
     assert warm.last_bar_ns == last_bar
     assert warm.last_market_ns >= last_bar
+
+
+def test_a_session_exported_to_parquet_replays_like_the_database(tmp_path):
+    state = tmp_path / "state"
+    run = _cli("run", "--duration", "3", "--speed", "40", "--state-dir", str(state))
+    assert run.returncode == 0, run.stderr[-2000:]
+    exported = _cli("export", "--state-dir", str(state), "--latest", "--out", str(tmp_path / "x"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    (export,) = (tmp_path / "x").iterdir()
+    from_db = _cli("replay", "latest", "--state-dir", str(state), "--out", str(tmp_path / "a"))
+    from_export = _cli("replay", str(export), "--out", str(tmp_path / "b"))
+    assert from_db.returncode == from_export.returncode == 0, from_export.stdout
+    for name in ("replay.json", "metrics.json", "trades.csv", "orders.csv", "equity.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
