@@ -19,12 +19,11 @@ was down) are alerted once the services run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from algotrading.daemon.services import DaemonContext, fan_out
+from algotrading.daemon.services import DaemonContext, cancel, fan_out, repeat
 from algotrading.log import get_logger
 from algotrading.messages import Alert, AlertLevel, Command
 
@@ -83,22 +82,11 @@ class ReconcileService:
         self._ctx = ctx
         for alert in self.startup:
             self._alert(alert)
-        if self.every_s > 0:
-            self._task = asyncio.create_task(self._every(), name="reconcile")
+        if self.every_s > 0:  # a venue unreachable now: the next check tries again
+            self._task = repeat(self.every_s, self.check, "reconcile")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _every(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
-            try:
-                await self.check()
-            except Exception as exc:  # the venue is unreachable now: the next check tries again
-                self.log.warning("reconcile_failed", reason=f"{type(exc).__name__}: {exc}")
+        await cancel(self._task)
 
     async def differences(self) -> Differences:
         from algotrading.adapters.oanda.connect import venue_positions

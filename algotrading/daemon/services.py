@@ -9,6 +9,8 @@ that must return at once and never raise into the monitor), and steers the daemo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -80,3 +82,27 @@ def fan_out(observers: list[Observer]) -> Observer:
                 log.exception("observer_failed", observer=getattr(observer, "__qualname__", ""))
 
     return observe
+
+
+def repeat(every_s: float, job: Callable[[], Awaitable[object]], name: str) -> asyncio.Task[None]:
+    """Run ``job`` every ``every_s`` seconds until cancelled; a failing run is logged and the
+    next one tries again (a service's periodic work never ends the service)."""
+    log = get_logger("services")
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await job()
+            except Exception as exc:
+                log.warning(f"{name}_failed", reason=f"{type(exc).__name__}: {exc}")
+
+    return asyncio.create_task(loop(), name=name)
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a task of :func:`repeat` and wait for it."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -6,10 +6,9 @@ next start, never state."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
-from algotrading.daemon.services import DaemonContext
+from algotrading.daemon.services import DaemonContext, cancel, repeat
 from algotrading.log import get_logger
 
 
@@ -29,14 +28,11 @@ class SnapshotService:
         self._ctx = ctx
         ctx.snapshot = self.take
         if self.every_s > 0:
-            self._task = asyncio.create_task(self._every(), name="snapshots")
+            self._task = repeat(self.every_s, self.take, "snapshot")
 
     async def stop(self) -> None:
         """The last snapshot, of the stopped actors (the daemon stops services after them)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         ctx = self._ctx
         if ctx is None or not self.every_s or ctx.runtime.exit_code:
             return  # after a failure, the journal is the safer account of what happened
@@ -65,11 +61,3 @@ class SnapshotService:
         start with nothing after the snapshot knows from here where the backfill begins)."""
         recorder = ctx.runtime.recorder
         return {**self.meta, "data_ns": recorder.data_times() if recorder else {}}
-
-    async def _every(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
-            try:
-                await self.take()
-            except Exception:
-                self.log.exception("snapshot_failed")
