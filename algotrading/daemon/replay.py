@@ -97,7 +97,7 @@ async def replay_session(db_path: Path, session: str, out_dir: Path | None = Non
     directory of an export (``algotrading export``), the recording in it."""
     exported = Path(session)
     if (exported / "session.json").is_file():
-        from algotrading.state.export import read_manifest, read_records
+        from algotrading.state.export_read import read_manifest, read_records
 
         manifest = read_manifest(exported)
         session_id = str(manifest["session"]["session_id"])

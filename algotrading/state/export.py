@@ -27,7 +27,6 @@ import sqlite3
 import tempfile
 import typing
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -219,7 +218,7 @@ def _sessions(conn: sqlite3.Connection, kinds: bool) -> list[SessionInfo]:
     ]
 
 
-def _session_ids(conn: sqlite3.Connection) -> list[str]:
+def session_ids(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("SELECT session_id FROM sessions ORDER BY started_ns, session_id")
     return [r[0] for r in rows]
 
@@ -356,7 +355,7 @@ def export_session(db_path: str | Path, session_id: str, out_dir: str | Path) ->
             (session_id,),
         ).fetchone()
         if row is None:
-            known = ", ".join(_session_ids(conn)) or "none"
+            known = ", ".join(session_ids(conn)) or "none"
             raise DataError(str(db_path), f"no session {session_id!r} (sessions: {known})")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -519,115 +518,3 @@ def _publish(tmp: Path, out: Path) -> None:
 
 
 # --- reading an export back ----------------------------------------------------------------
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """``session.json`` of the export at ``path``."""
-    file = Path(path) / SESSION_FILE
-    try:
-        manifest = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise DataError(str(path), "not a recording export: no session.json") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(str(file), f"cannot be read ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataError(str(file), f"not a recording export (format is not {FORMAT!r})")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise DataError(str(file), "written by a newer algotrading; read it with that")
-    return manifest
-
-
-def read_recording(path: str | Path, session_id: str | None = None) -> Iterator[Message]:
-    """The messages of a recording in seq order: from an export (its directory or its
-    ``journal.parquet``) or from a state database (``session_id``, default the newest; read
-    only). A damaged last record is reported and left out; a damaged record with records after
-    it is an error naming it, as in :meth:`StateStore.journal`."""
-    records = read_records(path, session_id)  # bad paths fail here, not at the first next()
-    return (msg for _, msg in records)
-
-
-def read_records(path: str | Path, session_id: str | None = None) -> Iterator[tuple[int, Message]]:
-    """``(seq, message)`` of a recording, as :func:`read_recording` reads it: what replay
-    needs to tell the recorded steps apart."""
-    path = Path(path)
-    if path.is_file() and _is_sqlite(path):
-        return _database_records(path, session_id)
-    journal = path / JOURNAL_FILE if path.is_dir() else path
-    if not journal.is_file():
-        raise DataError(str(path), f"not a recording: no {JOURNAL_FILE} here")
-    if path.is_dir() and session_id is not None:
-        recorded = read_manifest(path)["session"]["session_id"]
-        if recorded != session_id:
-            raise DataError(str(path), f"holds session {recorded!r}, not {session_id!r}")
-    try:
-        parquet = pq.ParquetFile(journal)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(str(journal), f"cannot be read as Parquet ({exc})") from None
-    if not {"seq", "body"} <= set(parquet.schema_arrow.names):
-        raise DataError(str(journal), "not a recording journal: no seq and body columns")
-    return _decoded(str(journal), _parquet_records(parquet))
-
-
-def _parquet_records(parquet: pq.ParquetFile) -> Iterator[tuple[int, bytes]]:
-    for batch in parquet.iter_batches(columns=["seq", "body"], batch_size=ROW_GROUP_ROWS):
-        yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
-
-
-def _database_records(path: Path, session_id: str | None) -> Iterator[tuple[int, Message]]:
-    conn = open_readonly(path)
-    try:
-        sessions = _session_ids(conn)
-        if session_id is None and sessions:
-            session_id = sessions[-1]
-        if session_id not in sessions:
-            known = ", ".join(sessions) or "none"
-            raise DataError(str(path), f"no session {session_id!r} (sessions: {known})")
-    except BaseException:
-        conn.close()
-        raise
-    return _database_rows(conn, path, session_id)
-
-
-def _database_rows(
-    conn: sqlite3.Connection, path: Path, session_id: str
-) -> Iterator[tuple[int, Message]]:
-    def rows() -> Iterator[tuple[int, bytes]]:
-        cursor = conn.execute(
-            "SELECT seq, body FROM journal WHERE session_id = ? ORDER BY seq", (session_id,)
-        )
-        while batch := cursor.fetchmany(ROW_GROUP_ROWS):
-            yield from batch
-
-    try:
-        conn.execute("BEGIN")
-        yield from _decoded(str(path), rows())
-    finally:
-        conn.close()
-
-
-def _decoded(where: str, records: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, Message]]:
-    damaged: tuple[int, str] | None = None
-    last = None
-    for seq, body in records:
-        if last is not None and seq <= last:
-            raise DataError(where, f"journal record {seq} is out of order (after {last})", seq)
-        last = seq
-        if damaged is not None:  # a damaged record with records after it
-            raise DataError(
-                where, f"journal record {damaged[0]} cannot be read ({damaged[1]})", damaged[0]
-            )
-        try:
-            msg = decode_msgpack(body)
-        except _DECODE_ERRORS as exc:
-            damaged = (seq, str(exc))
-            continue
-        yield seq, msg
-    if damaged is not None:  # the last record: those before it stand
-        get_logger("state").warning(
-            "journal_tail_damaged", seq=damaged[0], reason=damaged[1], path=where
-        )
-
-
-def _is_sqlite(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(16) == b"SQLite format 3\x00"

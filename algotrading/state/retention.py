@@ -37,12 +37,8 @@ import pyarrow.parquet as pq
 from algotrading.config import RetentionConfig
 from algotrading.errors import AlgotradingError, DataError
 from algotrading.log import get_logger
-from algotrading.state.export import (
-    JOURNAL_FILE,
-    export_session,
-    open_readonly,
-    read_manifest,
-)
+from algotrading.state.export import JOURNAL_FILE, export_session, open_readonly
+from algotrading.state.export_read import read_manifest
 from algotrading.state.schema import SCHEMA_VERSION, migrate
 from algotrading.state.store import StateLockedError, StateStore, _acquire_lock
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from algotrading.state.export import read_manifest, read_recording
+from algotrading.state.export_read import read_manifest, read_recording
 from algotrading.state.store import StateStore
 
 DB = "algotrading.sqlite"

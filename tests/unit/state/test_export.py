@@ -41,15 +41,8 @@ from algotrading.messages import (
     decode_json,
     type_name,
 )
-from algotrading.state.export import (
-    JOURNAL_FILE,
-    export_session,
-    kind_file,
-    list_sessions,
-    read_manifest,
-    read_recording,
-    read_records,
-)
+from algotrading.state.export import JOURNAL_FILE, export_session, kind_file, list_sessions
+from algotrading.state.export_read import read_manifest, read_recording, read_records
 from algotrading.state.store import StateStore
 
 T0 = 1_704_700_800_000_000_000  # 2024-01-08T08:00:00Z

@@ -25,7 +25,8 @@ from algotrading.messages import (
     Side,
 )
 from algotrading.state import retention
-from algotrading.state.export import JOURNAL_FILE, export_session, read_recording
+from algotrading.state.export import JOURNAL_FILE, export_session
+from algotrading.state.export_read import read_recording
 from algotrading.state.retention import RetentionConfig, compact, rotate
 from algotrading.state.store import StateStore
 
