@@ -5,6 +5,7 @@ SIGINT: stop the feed, drain the inboxes, flush the store, exit 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -23,14 +24,20 @@ from algotrading.daemon.reconcile import ReconcileService, startup_alerts
 from algotrading.daemon.schedules import ScheduleService
 from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
 from algotrading.daemon.snapshots import SnapshotService
-from algotrading.daemon.warm_start import WarmStart, backfill, recover_command, warm_start
+from algotrading.daemon.warm_start import (
+    WarmStart,
+    backfill,
+    recover_command,
+    restore_risk_state,
+    warm_start,
+)
 from algotrading.daemon.wiring import Session, build_session
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.log import get_logger
 from algotrading.messages import Alert, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
-from algotrading.state.store import StateStore
+from algotrading.state.store import StateStore, StateWriteError
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
 DB_NAME = "algotrading.sqlite"
 BACKFILL_WAIT_S = 10.0  # for the first live quote, where the bars from the venue end
+EXIT_STATE_FAILED = 74  # EX_IOERR: the state store cannot write; systemd restarts the daemon
 
 
 @dataclass
@@ -153,6 +161,9 @@ async def run_daemon(
             venue_positions=broker.positions if broker is not None else None,
             observer=fan_out(observers),
         )
+        restored = restore_risk_state(store, session.switch, session.breakers)
+        if restored:
+            log.warning("risk_state_restored", restored=restored, state=str(session.switch.state))
         runtime = LiveRuntime(
             session.graph,
             clock,
@@ -162,6 +173,7 @@ async def run_daemon(
             escalation_commands=_escalation_commands(config),
             recorder=recorder,
         )
+        store.on_failure(_stop_on_store_failure(runtime))
         meta = snapshot_meta(config)
         warm = await warm_start(store, runtime, recorder, config_fingerprint(config), meta)
         if broker is not None:
@@ -252,6 +264,10 @@ async def run_daemon(
         reason = runtime.stop_reason if runtime is not None else "failed to start"
         try:
             store.end_session(time.time_ns(), reason)
+        except StateWriteError as exc:  # the journal is not written: exit for a restart
+            if runtime is None:
+                raise
+            runtime.request_stop(f"state store failed: {exc}", EXIT_STATE_FAILED)
         finally:
             store.close()
             if prices is not None:
@@ -262,7 +278,7 @@ async def run_daemon(
     assert runtime is not None
     ledger = session.ledger
     return RunSummary(
-        exit_code=code,
+        exit_code=max(code, runtime.exit_code),
         reason=runtime.stop_reason,
         session_id=session_id,
         orders=ledger.n_orders,
@@ -451,6 +467,20 @@ def _retrainer(ctx: DaemonContext) -> Retrainer | None:
         return ModelRegistry(path) if path else store.model_registry()
 
     return Retrainer(ctx.config, registry, ctx.state_dir / "models", ctx.control)
+
+
+def _stop_on_store_failure(runtime: LiveRuntime) -> Callable[[StateWriteError], None]:
+    """Stop the daemon, non-zero, when the store's writer fails (told on the writer's thread):
+    trading on without a journal would lose what recovery needs."""
+    loop = asyncio.get_running_loop()
+
+    def stop(error: StateWriteError) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the daemon is done
+            loop.call_soon_threadsafe(
+                runtime.request_stop, f"state store failed: {error}", EXIT_STATE_FAILED
+            )
+
+    return stop
 
 
 def _escalation_commands(config: Config) -> tuple[tuple[str, str], ...]:

@@ -24,7 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from algotrading.log import get_logger
-from algotrading.messages import Bar, Command, Message, Quote, decode_msgpack
+from algotrading.messages import (
+    Alert,
+    Bar,
+    Command,
+    Message,
+    Quote,
+    TradingState,
+    decode_msgpack,
+)
+from algotrading.risk.breaker_set import BreakerSet
+from algotrading.risk.breakers import Reset, Trip
+from algotrading.risk.checks import TradingSwitch
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.live import LiveRuntime
 from algotrading.state.recording import (
@@ -163,3 +174,43 @@ def recover_command(
     args = {symbol: repr(float(positions.get(symbol, 0.0))) for symbol in instruments}
     args["catch_up"] = "true" if catch_up else "false"
     return Command(ts_event=now_ns, name="recover", args=args)
+
+
+_OPERATOR_STATES = {
+    "halt": TradingState.HALTED,
+    "kill": TradingState.HALTED,
+    "reduce": TradingState.REDUCING,
+    "resume": TradingState.ACTIVE,
+}
+
+
+def restore_risk_state(store: StateStore, switch: TradingSwitch, breakers: BreakerSet) -> list[str]:
+    """What an operator decided outlives a restart: the last halt / kill / reduce / resume in
+    the journal sets the trading state again, and a breaker that resets only by hand and had
+    tripped (its last alert a trip, not a reset) is tripped again. A daemon killed while halted
+    comes back halted. Returns what was restored, for the log."""
+    restored = []
+    last: Command | None = None
+    for msg in store.journal_of_kind("Command"):
+        if isinstance(msg, Command) and msg.name in _OPERATOR_STATES:
+            last = msg
+    if last is not None and _OPERATOR_STATES[last.name] is not TradingState.ACTIVE:
+        why = last.args.get("reason", "")
+        switch.set(_OPERATOR_STATES[last.name], f"restored after a restart: {last.name} {why}")
+        restored.append(f"operator {last.name}")
+    manual = {b.name: b for b in breakers.all() if b.reset is Reset.MANUAL}
+    trips: dict[str, str | None] = {}
+    for msg in store.journal_of_kind("Alert"):
+        if isinstance(msg, Alert) and msg.code.startswith("breaker_"):
+            name = msg.code.removeprefix("breaker_")
+            head, sep, reason = msg.text.partition(" tripped: ")
+            trips[name] = reason if sep and head == name else None
+    for name, why_tripped in trips.items():
+        breaker = manual.get(name)
+        if breaker is not None and why_tripped is not None and breaker.tripped is None:
+            breaker.tripped = Trip(
+                name, breaker.action, f"{name} tripped before a restart: {why_tripped}"
+            )
+            switch.breakers[name] = (breaker.action, breaker.tripped.reason)
+            restored.append(f"breaker {name}")
+    return restored

@@ -136,7 +136,13 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.table("actor_snapshots").create_index(["set_id"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Journal records by kind: a restart reads the operator's commands and breaker alerts,
+    and must not scan months of quotes for them."""
+    db.table("journal").create_index(["kind", "seq"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
