@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -156,9 +157,13 @@ def test_appends_are_group_committed_and_flushed_on_close(tmp_path):
     for i in range(2):
         store.append(Quote(ts_event=i, instrument="EUR_USD", bid=1.0, ask=1.1))
     reader = sqlite3.connect(path)
+    time.sleep(0.05)  # the writer has had time: the group is not full, so it is still open
     assert reader.execute("SELECT count(*) FROM journal").fetchone() == (0,)
     store.append(Quote(ts_event=2, instrument="EUR_USD", bid=1.0, ask=1.1))
-    assert reader.execute("SELECT count(*) FROM journal").fetchone() == (3,)
+    deadline = time.monotonic() + 10  # a full group is committed without being asked
+    while reader.execute("SELECT count(*) FROM journal").fetchone() != (3,):
+        assert time.monotonic() < deadline, "the full group was never committed"
+        time.sleep(0.005)
     store.append(Quote(ts_event=3, instrument="EUR_USD", bid=1.0, ask=1.1))
     store.close()
     assert reader.execute("SELECT count(*) FROM journal").fetchone() == (4,)
