@@ -54,7 +54,7 @@ class Entry:
 
 class ModelRegistry:
     """The registry in the SQLite file ``path``; or, given ``conn`` (the daemon's state store
-    lends its own connection, the one writer of that file), on that connection, left open."""
+    lends its read connection; writes wait on SQLite's lock), on that connection, left open."""
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection | None = None) -> None:
         self.path = Path(path)

@@ -242,11 +242,11 @@ class LiveRuntime:
             if name in self.escalated:  # given up on: its messages are dropped, not handled
                 inbox.task_done()
                 continue
-            if name in self._recorded:
-                assert self.recorder is not None
-                self.recorder.step(name, "in", msg)
             self.busy_since[name] = time.monotonic()
             try:
+                if name in self._recorded:  # a store that failed raises here: a failure
+                    assert self.recorder is not None
+                    self.recorder.step(name, "in", msg)
                 await self.supervisor.actors[name].handle(msg)
             except Exception as exc:
                 await self._on_failure(name, exc)
