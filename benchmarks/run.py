@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -45,7 +46,7 @@ from algotrading.log import configure_logging
 from algotrading.messages import Bar, Quote
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.clock import VirtualClock
-from algotrading.runtime.driver import Driver
+from algotrading.runtime.driver import Driver, sync_handler
 from algotrading.runtime.graph import ActorSpec, Graph, Route
 from algotrading.runtime.supervision import RestartPolicy
 from algotrading.strategies.registry import build_strategy
@@ -205,26 +206,43 @@ class End(Actor):
         pass
 
 
+class SyncPass(Actor):
+    emits = (Quote,)
+
+    @sync_handler
+    def on_quote(self, msg: Quote) -> tuple[Quote]:
+        return (msg,)
+
+
+class SyncEnd(Actor):
+    @sync_handler
+    def on_quote(self, msg: Quote) -> tuple[()]:
+        return ()
+
+
 def bench_driver(stages: int = 7, events: int = 200_000) -> None:
+    """Delivery cost through a chain of pass-through actors, with coroutine handlers and with
+    synchronous ones (what the actors of a backtest have on their hot paths)."""
     names = [f"a{i}" for i in range(stages)]
-    specs = [ActorSpec(n, (lambda n=n: Pass(n))) for n in names[:-1]]
-    specs.append(ActorSpec(names[-1], lambda: End(names[-1])))
     routes = [Route(a, Quote, (b,)) for a, b in itertools.pairwise(names)]
     inputs = [Quote(ts_event=i, instrument="X", bid=1.0, ask=1.0) for i in range(events)]
+    for kind, middle, end in (("coroutine", Pass, End), ("synchronous", SyncPass, SyncEnd)):
+        specs = [ActorSpec(n, functools.partial(middle, n)) for n in names[:-1]]
+        specs.append(ActorSpec(names[-1], functools.partial(end, names[-1])))
 
-    async def main() -> None:
-        driver = Driver(Graph(specs, routes), VirtualClock(), RestartPolicy())
-        await driver.start()
-        for q in inputs:
-            await driver.deliver(q, to="a0")
+        async def main(specs: list[ActorSpec] = specs) -> None:
+            driver = Driver(Graph(specs, routes), VirtualClock(), RestartPolicy())
+            await driver.start()
+            for q in inputs:
+                await driver.deliver(q, to="a0")
 
-    started = time.perf_counter()
-    asyncio.run(main())
-    seconds = time.perf_counter() - started
-    print(
-        f"driver, {stages} pass-through stages: {events / seconds:,.0f} input events/s "
-        f"({seconds / events / stages * 1e9:.0f} ns per delivery)"
-    )
+        started = time.perf_counter()
+        asyncio.run(main())
+        seconds = time.perf_counter() - started
+        print(
+            f"driver, {stages} pass-through stages, {kind} handlers: {events / seconds:,.0f} "
+            f"input events/s ({seconds / events / stages * 1e9:.0f} ns per delivery)"
+        )
 
 
 def bench_store(count: int) -> None:

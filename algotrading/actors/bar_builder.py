@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 
 import msgspec
 
 from algotrading.data.bars import BarAggregator
 from algotrading.messages import Bar, Command, Quote, Timer
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 
 
 class BarBuilderActor(Actor):
@@ -46,21 +48,22 @@ class BarBuilderActor(Actor):
     # The two handlers below run once per quote / bar of history: kept free of calls that
     # are not needed (no per-bar debug logging; the bar itself is in the journal).
 
-    async def on_quote(self, msg: Quote) -> None:
+    @sync_handler
+    def on_quote(self, msg: Quote) -> Sequence[Bar]:
         agg = self._aggregators.get(msg.instrument) or self._agg(msg.instrument)
         bar = agg.on_price(msg.ts_event, (msg.bid + msg.ask) * 0.5)
-        if bar is not None:
-            if msg.ts_recv > bar.ts_recv:  # live: the bar is known when this quote arrived
-                bar = msgspec.structs.replace(bar, ts_recv=msg.ts_recv)
-            await self.send(bar)
+        if bar is None:
+            return ()
+        if msg.ts_recv > bar.ts_recv:  # live: the bar is known when this quote arrived
+            bar = msgspec.structs.replace(bar, ts_recv=msg.ts_recv)
+        return (bar,)
 
-    async def on_bar(self, msg: Bar) -> None:
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[Bar]:
         if msg.interval_ns >= self.interval_ns:  # already as long as ours: through
-            await self.send(msg)
-            return
+            return (msg,)
         bar = (self._aggregators.get(msg.instrument) or self._agg(msg.instrument)).on_bar(msg)
-        if bar is not None:
-            await self.send(bar)
+        return () if bar is None else (bar,)
 
     async def on_timer(self, msg: Timer) -> None:
         for agg in self._aggregators.values():

@@ -4,6 +4,8 @@ risk checks like any other; bars and clock ticks move TWAP schedules along."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.execution.algos import ExecutionConfig, ExecutionEngine
 from algotrading.messages import (
@@ -18,6 +20,7 @@ from algotrading.messages import (
     Timer,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 
 
 class ExecutionActor(Actor):
@@ -33,11 +36,8 @@ class ExecutionActor(Actor):
         super().__init__(name)
         self.engine = ExecutionEngine(config, instruments)
 
-    async def _send_all(self, intents: list[OrderIntent]) -> None:
-        for intent in intents:
-            await self.send(intent)
-
-    async def on_order_intent(self, msg: OrderIntent) -> None:
+    @sync_handler
+    def on_order_intent(self, msg: OrderIntent) -> Sequence[OrderIntent]:
         children = self.engine.submit(msg, msg.ts_event)
         if not children:
             self.log.info("algo_queued", instrument=msg.instrument, quantity=msg.quantity)
@@ -48,35 +48,42 @@ class ExecutionActor(Actor):
                 instrument=msg.instrument,
                 quantity=msg.quantity,
             )
-        await self._send_all(children)
+        return children
 
-    async def on_bar(self, msg: Bar) -> None:
-        await self._send_all(self.engine.on_time(msg.ts_event))
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[OrderIntent]:
+        return self.engine.on_time(msg.ts_event)
 
-    async def on_timer(self, msg: Timer) -> None:
-        await self._send_all(self.engine.on_time(msg.ts_event))
+    @sync_handler
+    def on_timer(self, msg: Timer) -> Sequence[OrderIntent]:
+        return self.engine.on_time(msg.ts_event)
 
-    async def on_order(self, msg: Order) -> None:
+    @sync_handler
+    def on_order(self, msg: Order) -> Sequence[OrderIntent]:
         if msg.exec_id:
             self.engine.on_order(msg.exec_id, msg.client_order_id, msg.quantity)
+        return ()
 
-    async def on_fill(self, msg: Fill) -> None:
-        await self._send_all(self.engine.on_fill(msg.client_order_id, msg.quantity, msg.ts_event))
+    @sync_handler
+    def on_fill(self, msg: Fill) -> Sequence[OrderIntent]:
+        return self.engine.on_fill(msg.client_order_id, msg.quantity, msg.ts_event)
 
-    async def on_order_denied(self, msg: OrderDenied) -> None:
+    @sync_handler
+    def on_order_denied(self, msg: OrderDenied) -> Sequence[OrderIntent]:
         if msg.intent.exec_id:
             self.log.warning("algo_ended", exec_id=msg.intent.exec_id, reason=msg.code)
-            await self._send_all(self.engine.on_denied(msg.intent, msg.code, msg.ts_event))
+            return self.engine.on_denied(msg.intent, msg.code, msg.ts_event)
+        return ()
 
-    async def on_order_rejected(self, msg: OrderRejected) -> None:
-        await self._send_all(
-            self.engine.on_child_ended(msg.client_order_id, msg.code, msg.ts_event)
-        )
+    @sync_handler
+    def on_order_rejected(self, msg: OrderRejected) -> Sequence[OrderIntent]:
+        return self.engine.on_child_ended(msg.client_order_id, msg.code, msg.ts_event)
 
-    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
-        await self._send_all(
-            self.engine.on_child_ended(msg.client_order_id, "cancelled", msg.ts_event)
-        )
+    @sync_handler
+    def on_order_cancelled(self, msg: OrderCancelled) -> Sequence[OrderIntent]:
+        return self.engine.on_child_ended(msg.client_order_id, "cancelled", msg.ts_event)
 
-    async def on_order_modified(self, msg: OrderModified) -> None:
+    @sync_handler
+    def on_order_modified(self, msg: OrderModified) -> Sequence[OrderIntent]:
         self.engine.on_modified(msg.order.client_order_id, msg.order.quantity)
+        return ()

@@ -4,8 +4,11 @@ passes the rest on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from algotrading.messages import Bar, Quote, Trade
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.state.journal import Journal
 
 
@@ -39,25 +42,35 @@ class FeedActor(Actor):
         self.received += 1
         return True
 
-    async def on_quote(self, msg: Quote) -> None:
-        if self._in_order(msg.instrument, msg.ts_event):
-            if msg.ts_recv:
-                self.last_latency_ns = msg.ts_recv - msg.ts_event
-            if self.journal is not None:
-                self.journal.append(msg)
-            await self.send(msg)
+    # The two handlers below run once per quote / bar of history: _in_order inlined.
 
-    async def on_bar(self, msg: Bar) -> None:
-        # inlined _in_order: this runs once per bar of history
-        last = self._last_ts.get(msg.instrument, 0)
-        if msg.ts_event < last:
-            self._in_order(msg.instrument, msg.ts_event)  # counts and logs the drop
-            return
-        self._last_ts[msg.instrument] = msg.ts_event
+    @sync_handler
+    def on_quote(self, msg: Quote) -> Sequence[Quote]:
+        last_ts = self._last_ts
+        instrument, ts = msg.instrument, msg.ts_event
+        if ts < last_ts.get(instrument, 0):
+            self._in_order(instrument, ts)  # counts and logs the drop
+            return ()
+        last_ts[instrument] = ts
+        self.received += 1
+        if msg.ts_recv:
+            self.last_latency_ns = msg.ts_recv - ts
+        if self.journal is not None:
+            self.journal.append(msg)
+        return (msg,)
+
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[Bar]:
+        last_ts = self._last_ts
+        instrument, ts = msg.instrument, msg.ts_event
+        if ts < last_ts.get(instrument, 0):
+            self._in_order(instrument, ts)  # counts and logs the drop
+            return ()
+        last_ts[instrument] = ts
         self.received += 1
         if self.journal is not None:
             self.journal.append(msg)
-        await self.send(msg)
+        return (msg,)
 
     async def on_trade(self, msg: Trade) -> None:
         self._in_order(msg.instrument, msg.ts_event)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from algotrading.errors import AlgotradingError
-from algotrading.messages import Alert, AlertLevel, Bar, Command, Prediction
+from algotrading.messages import Alert, AlertLevel, Bar, Command, Message, Prediction
 from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import ANY
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 
 MODEL_KINDS = ("none", "predictions", "registry")
 RECENT_BARS = 2_000  # per instrument, to warm a swapped-in model
@@ -60,18 +61,20 @@ class ModelActor(Actor):
         self.over_budget = 0
         self.recent: dict[str, deque[Bar]] = {}
 
-    async def on_bar(self, msg: Bar) -> None:
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Iterable[Message]:
         self.bars_seen += 1
         if self.live is not None:
-            await self._predict_live(msg, self.live)
-        elif self.predictions:
+            return self._predict_live(msg, self.live)
+        if self.predictions:
             value = self.predictions.get((msg.instrument, msg.ts_event))
             if value is None:
                 value = self.predictions.get((ANY, msg.ts_event))
             if value is not None:
-                await self._emit(msg, value)
+                return (self._prediction(msg, value),)
+        return ()
 
-    async def _predict_live(self, msg: Bar, live: LiveModel) -> None:
+    def _predict_live(self, msg: Bar, live: LiveModel) -> Iterator[Message]:
         recent = self.recent.get(msg.instrument)
         if recent is None:
             recent = self.recent[msg.instrument] = deque(maxlen=RECENT_BARS)
@@ -79,26 +82,24 @@ class ModelActor(Actor):
         value = live.on_bar(msg)
         if value is None:
             return
-        await self._emit(msg, value)
+        yield self._prediction(msg, value)
         spent_us = live.timings[-1] / 1e3
         if spent_us > self.budget_us:
             self.over_budget += 1
             if self.over_budget == 1 or self.over_budget % 1000 == 0:
-                await self._alert(
+                yield self._alert_message(
                     AlertLevel.WARNING,
                     "inference_slow",
                     f"model {live.model_id} took {spent_us:.0f} us on a bar (budget "
                     f"{self.budget_us:.0f} us; {self.over_budget} bars over so far)",
                 )
 
-    async def _emit(self, bar: Bar, value: float) -> None:
-        await self.send(
-            Prediction(
-                ts_event=bar.ts_event,
-                instrument=bar.instrument,
-                model_id=self.live.model_id if self.live is not None else self.model_id,
-                value=value,
-            )
+    def _prediction(self, bar: Bar, value: float) -> Prediction:
+        return Prediction(
+            ts_event=bar.ts_event,
+            instrument=bar.instrument,
+            model_id=self.live.model_id if self.live is not None else self.model_id,
+            value=value,
         )
 
     # -- snapshots (algotrading.state.recording) --
@@ -157,6 +158,9 @@ class ModelActor(Actor):
         )
 
     async def _alert(self, level: AlertLevel, code: str, text: str) -> None:
-        await self.send(
-            Alert(ts_event=self.clock.now_ns(), level=level, code=code, text=text, source=self.name)
+        await self.send(self._alert_message(level, code, text))
+
+    def _alert_message(self, level: AlertLevel, code: str, text: str) -> Alert:
+        return Alert(
+            ts_event=self.clock.now_ns(), level=level, code=code, text=text, source=self.name
         )

@@ -4,7 +4,7 @@ refusals, alerts, actor failures — logs it, and keeps the session's ledger and
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from algotrading.backtest.ledger import Ledger
 from algotrading.messages import (
@@ -27,10 +27,13 @@ from algotrading.messages import (
     RiskState,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.state.journal import Journal
 
 
 class MonitorActor(Actor):
+    """Its handlers send nothing: each returns ``()`` (see :func:`sync_handler`)."""
+
     def __init__(
         self,
         name: str = "monitor",
@@ -53,11 +56,14 @@ class MonitorActor(Actor):
         if self.observer is not None:  # the daemon's services: alerts, metrics
             self.observer(msg)
 
-    async def on_order(self, msg: Order) -> None:
+    @sync_handler
+    def on_order(self, msg: Order) -> Sequence[Message]:
         self.counts["orders"] += 1
         self.ledger.record_order(msg)
+        return ()
 
-    async def on_financing(self, msg: Financing) -> None:
+    @sync_handler
+    def on_financing(self, msg: Financing) -> Sequence[Message]:
         self.counts["financing"] += 1
         self.log.info(
             "financing",
@@ -68,17 +74,25 @@ class MonitorActor(Actor):
         )
         if self.journal is not None:
             self.journal.append(msg)
+        return ()
 
-    async def on_order_modified(self, msg: OrderModified) -> None:
+    @sync_handler
+    def on_order_modified(self, msg: OrderModified) -> Sequence[Message]:
         self.counts["modified"] += 1
+        return ()
 
-    async def on_request_rejected(self, msg: RequestRejected) -> None:
+    @sync_handler
+    def on_request_rejected(self, msg: RequestRejected) -> Sequence[Message]:
         self.counts[f"request_rejected:{msg.code}"] += 1
+        return ()
 
-    async def on_order_accepted(self, msg: OrderAccepted) -> None:
+    @sync_handler
+    def on_order_accepted(self, msg: OrderAccepted) -> Sequence[Message]:
         self.ledger.record_status(msg.client_order_id, "ACCEPTED")
+        return ()
 
-    async def on_fill(self, msg: Fill) -> None:
+    @sync_handler
+    def on_fill(self, msg: Fill) -> Sequence[Message]:
         self.counts["fills"] += 1
         self.ledger.record_fill(msg)
         self.log.info(
@@ -90,8 +104,10 @@ class MonitorActor(Actor):
             price=msg.price,
             commission=msg.commission,
         )
+        return ()
 
-    async def on_position(self, msg: Position) -> None:
+    @sync_handler
+    def on_position(self, msg: Position) -> Sequence[Message]:
         self.log.info(
             "position",
             instrument=msg.instrument,
@@ -99,8 +115,10 @@ class MonitorActor(Actor):
             avg_price=msg.avg_price,
             realized_pnl=round(msg.realized_pnl, 2),
         )
+        return ()
 
-    async def on_account_state(self, msg: AccountState) -> None:
+    @sync_handler
+    def on_account_state(self, msg: AccountState) -> Sequence[Message]:
         self.ledger.record_account(msg)
         if self.journal is not None:
             self.journal.append(msg)
@@ -112,37 +130,51 @@ class MonitorActor(Actor):
                 balance=round(msg.balance, 2),
                 margin_used=round(msg.margin_used, 2),
             )
+        return ()
 
-    async def on_order_denied(self, msg: OrderDenied) -> None:
+    @sync_handler
+    def on_order_denied(self, msg: OrderDenied) -> Sequence[Message]:
         self.counts[f"denied:{msg.code}"] += 1
         self.ledger.record_denial(msg)
+        return ()
 
-    async def on_order_rejected(self, msg: OrderRejected) -> None:
+    @sync_handler
+    def on_order_rejected(self, msg: OrderRejected) -> Sequence[Message]:
         self.counts[f"rejected:{msg.code}"] += 1
         self.ledger.rejections.append(msg)
         self.ledger.record_status(msg.client_order_id, "REJECTED")
+        return ()
 
-    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+    @sync_handler
+    def on_order_cancelled(self, msg: OrderCancelled) -> Sequence[Message]:
         self.ledger.record_status(msg.client_order_id, "CANCELLED")
+        return ()
 
-    async def on_prediction(self, msg: Prediction) -> None:
+    @sync_handler
+    def on_prediction(self, msg: Prediction) -> Sequence[Message]:
         """Predictions are recorded, so a session shows what its model said bar by bar."""
         self.counts["predictions"] += 1
         if self.journal is not None:
             self.journal.append(msg)
+        return ()
 
-    async def on_risk_state(self, msg: RiskState) -> None:
+    @sync_handler
+    def on_risk_state(self, msg: RiskState) -> Sequence[Message]:
         self.log.warning("risk_state", state=msg.state, reason=msg.reason)
         if self.journal is not None:
             self.journal.append(msg)
+        return ()
 
-    async def on_alert(self, msg: Alert) -> None:
+    @sync_handler
+    def on_alert(self, msg: Alert) -> Sequence[Message]:
         self.ledger.alerts.append(msg)
         if self.journal is not None:
             self.journal.append(msg)
         self.log.warning("alert", level=msg.level, code=msg.code, text=msg.text)
+        return ()
 
-    async def on_actor_failed(self, msg: ActorFailed) -> None:
+    @sync_handler
+    def on_actor_failed(self, msg: ActorFailed) -> Sequence[Message]:
         self.counts[f"failed:{msg.actor}"] += 1
         level = AlertLevel.CRITICAL if msg.action == "escalate" else AlertLevel.WARNING
         self.ledger.alerts.append(
@@ -154,3 +186,4 @@ class MonitorActor(Actor):
                 source=msg.actor,
             )
         )
+        return ()

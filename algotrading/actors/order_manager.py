@@ -7,6 +7,8 @@ id prefix, so it can never reuse a client order id of its predecessor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.execution.bracket import SyntheticBrackets
 from algotrading.messages import (
@@ -14,6 +16,7 @@ from algotrading.messages import (
     CancelOrder,
     Command,
     Fill,
+    Message,
     Order,
     OrderAccepted,
     OrderCancelled,
@@ -27,6 +30,7 @@ from algotrading.messages import (
     SubmitOrder,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.sim.accounting import PositionState, apply_fill
 from algotrading.state.journal import Journal
 
@@ -76,19 +80,18 @@ class OrderManagerActor(Actor):
         self._seq += 1
         return f"{self.id_prefix}-{self._seq:06d}"
 
-    async def on_approved_order(self, msg: ApprovedOrder) -> None:
+    @sync_handler
+    def on_approved_order(self, msg: ApprovedOrder) -> Iterator[Message]:
         intent = msg.intent
         if self.killed:
             self.log.warning("order_refused_after_kill", instrument=intent.instrument)
-            await self.send(
-                intent.denied(
-                    self.clock.now_ns(), "killed", "the kill switch was thrown after approval"
-                )
+            yield intent.denied(
+                self.clock.now_ns(), "killed", "the kill switch was thrown after approval"
             )
             return
         spec = self.instruments[intent.instrument]
         quantity = spec.round_quantity(intent.quantity)
-        await self._submit(
+        yield from self._submission(
             Order(
                 ts_event=self.clock.now_ns(),
                 ts_recv=intent.ts_recv,  # when what caused it was known
@@ -111,21 +114,24 @@ class OrderManagerActor(Actor):
             )
         )
 
-    async def on_order(self, msg: Order) -> None:
+    @sync_handler
+    def on_order(self, msg: Order) -> Iterator[Message]:
         """A bracket leg the venue attached to a filled entry: follow it like our own."""
         if self.journal is not None:
             self.journal.write_ahead(msg)
         self.orders[msg.client_order_id] = msg
         self.status[msg.client_order_id] = "ACCEPTED"
-        await self.send(msg)
+        yield msg
 
-    async def on_order_modified(self, msg: OrderModified) -> None:
+    @sync_handler
+    def on_order_modified(self, msg: OrderModified) -> Iterator[Message]:
         self.orders[msg.order.client_order_id] = msg.order
         if self.journal is not None:
             self.journal.append(msg)
-        await self.send(msg)
+        yield msg
 
-    async def on_request_rejected(self, msg: RequestRejected) -> None:
+    @sync_handler
+    def on_request_rejected(self, msg: RequestRejected) -> Iterator[Message]:
         self.log.warning(
             "request_rejected",
             client_order_id=msg.client_order_id,
@@ -133,9 +139,14 @@ class OrderManagerActor(Actor):
             code=msg.code,
             reason=msg.reason,
         )
-        await self.send(msg)
+        yield msg
 
     async def _submit(self, order: Order) -> None:
+        for msg in self._submission(order):
+            await self.send(msg)
+
+    def _submission(self, order: Order) -> Iterator[Message]:
+        """Write ``order`` ahead, send it and the venue's request, then note it submitted."""
         if self.brackets is not None:
             order = self.brackets.strip(order)
         if self.journal is not None:
@@ -149,19 +160,21 @@ class OrderManagerActor(Actor):
             side=order.side,
             quantity=order.quantity,
         )
-        await self.send(order)
-        await self.send(SubmitOrder(ts_event=order.ts_event, order=order))
+        yield order
+        yield SubmitOrder(ts_event=order.ts_event, order=order)
         submitted = OrderSubmitted(ts_event=order.ts_event, client_order_id=order.client_order_id)
         if self.journal is not None:
             self.journal.append(submitted)
 
-    async def on_order_accepted(self, msg: OrderAccepted) -> None:
+    @sync_handler
+    def on_order_accepted(self, msg: OrderAccepted) -> Iterator[Message]:
         if msg.client_order_id in self.status:
             self.status[msg.client_order_id] = "ACCEPTED"
         self._journal(msg)
-        await self.send(msg)
+        yield msg
 
-    async def on_order_rejected(self, msg: OrderRejected) -> None:
+    @sync_handler
+    def on_order_rejected(self, msg: OrderRejected) -> Iterator[Message]:
         if self.brackets is not None:
             self.brackets.forget(msg.client_order_id)
         self._finished(msg.client_order_id)
@@ -169,16 +182,18 @@ class OrderManagerActor(Actor):
         self.log.warning(
             "order_rejected", client_order_id=msg.client_order_id, code=msg.code, reason=msg.reason
         )
-        await self.send(msg)
+        yield msg
 
-    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+    @sync_handler
+    def on_order_cancelled(self, msg: OrderCancelled) -> Iterator[Message]:
         if self.brackets is not None:
             self.brackets.forget(msg.client_order_id)
         self._finished(msg.client_order_id)
         self._journal(msg)
-        await self.send(msg)
+        yield msg
 
-    async def on_fill(self, msg: Fill) -> None:
+    @sync_handler
+    def on_fill(self, msg: Fill) -> Iterator[Message]:
         self._journal(msg)
         order = self.orders.get(msg.client_order_id)
         filled = self.filled.get(msg.client_order_id, 0.0) + msg.quantity
@@ -189,7 +204,7 @@ class OrderManagerActor(Actor):
                 self._finished(msg.client_order_id)
             else:
                 self.status[msg.client_order_id] = "PARTIALLY_FILLED"
-        old = self.book.get(msg.instrument, PositionState())
+        old = self.book.get(msg.instrument) or PositionState()
         new, realized = apply_fill(old, msg.side, msg.quantity, msg.price)
         self.book[msg.instrument] = new
         self.realized[msg.instrument] = self.realized.get(msg.instrument, 0.0) + realized
@@ -201,12 +216,14 @@ class OrderManagerActor(Actor):
             realized_pnl=self.realized[msg.instrument],
         )
         self._journal(position)
-        await self.send(msg)
-        await self.send(position)
+        yield msg
+        yield position
         if self.brackets is not None:
-            await self._work_brackets(msg, done=order is None or filled >= order.quantity - 1e-9)
+            yield from self._bracket_work(
+                msg, done=order is None or filled >= order.quantity - 1e-9
+            )
 
-    async def _work_brackets(self, fill: Fill, done: bool) -> None:
+    def _bracket_work(self, fill: Fill, done: bool) -> Iterator[Message]:
         """Brackets built from parts: cancel a filled leg's partners and legs whose position is
         gone; send the legs of a filled entry."""
         assert self.brackets is not None
@@ -216,9 +233,9 @@ class OrderManagerActor(Actor):
         doomed += self.brackets.orphans(self.open_orders(), fill.instrument, held)
         for client_order_id in dict.fromkeys(doomed):
             if client_order_id in self.orders:
-                await self.send(CancelOrder(ts_event=now, client_order_id=client_order_id))
+                yield CancelOrder(ts_event=now, client_order_id=client_order_id)
         for leg in self.brackets.legs_for(fill, now, done):
-            await self._submit(leg)
+            yield from self._submission(leg)
 
     async def on_command(self, msg: Command) -> None:
         """``cancel_all``: cancel every working order; ``flatten``: close every position;

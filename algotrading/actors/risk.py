@@ -6,6 +6,7 @@ reason that reaches the strategy and the monitor. The trading state lives in a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 from algotrading.data.instruments import AssetClass, InstrumentSpec
 from algotrading.messages import (
@@ -16,6 +17,7 @@ from algotrading.messages import (
     Bar,
     Command,
     Fill,
+    Message,
     Order,
     OrderCancelled,
     OrderDenied,
@@ -30,6 +32,7 @@ from algotrading.messages import (
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import Market, RiskLimits, TradingSwitch, check_order, limits_with
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.sim.accounting import quote_to_account_rate
 
 _STATES = {
@@ -77,7 +80,8 @@ class RiskActor(Actor):
             + self.pending_approvals.get(instrument, 0.0)
         )
 
-    async def on_order_intent(self, msg: OrderIntent) -> None:
+    @sync_handler
+    def on_order_intent(self, msg: OrderIntent) -> Sequence[Message]:
         now = self.clock.now_ns()
         refusal = check_order(
             msg, self.projected(msg.instrument), self.limits, self.switch.state, self._market(msg)
@@ -91,14 +95,13 @@ class RiskActor(Actor):
                 side=msg.side,
                 quantity=msg.quantity,
             )
-            await self.send(msg.denied(now, refusal.code, refusal.reason))
-            return
+            return (msg.denied(now, refusal.code, refusal.reason),)
         signed = msg.side.sign * msg.quantity
         self.pending_approvals[msg.instrument] = (
             self.pending_approvals.get(msg.instrument, 0.0) + signed
         )
         self._approved_at.append(now)
-        await self.send(msg.approved(now))
+        return (msg.approved(now),)
 
     def _market(self, intent: OrderIntent) -> Market:
         now = self.clock.now_ns()
@@ -137,64 +140,88 @@ class RiskActor(Actor):
         )
         self.pending_approvals[intent.instrument] = 0.0 if abs(pending) < 1e-9 else pending
 
-    async def on_order(self, msg: Order) -> None:
+    @sync_handler
+    def on_order(self, msg: Order) -> Sequence[Message]:
         signed = msg.side.sign * msg.quantity
         pending = self.pending_approvals.get(msg.instrument, 0.0) - signed
         self.pending_approvals[msg.instrument] = 0.0 if abs(pending) < 1e-9 else pending
         self.working[msg.client_order_id] = (msg.instrument, signed)
+        return ()
 
-    async def on_fill(self, msg: Fill) -> None:
+    @sync_handler
+    def on_fill(self, msg: Fill) -> Sequence[Message]:
         entry = self.working.get(msg.client_order_id)
         if entry is None:
-            return
+            return ()
         rest = entry[1] - msg.side.sign * msg.quantity
         if abs(rest) < 1e-9:
             del self.working[msg.client_order_id]
         else:
             self.working[msg.client_order_id] = (entry[0], rest)
+        return ()
 
-    async def on_order_rejected(self, msg: OrderRejected) -> None:
+    @sync_handler
+    def on_order_rejected(self, msg: OrderRejected) -> Sequence[Message]:
         self.working.pop(msg.client_order_id, None)
-        if self.breakers.rejections is not None:
-            self.breakers.rejections.on_rejection(self.clock.now_ns(), msg.code)
-            await self._breakers_changed()
+        if self.breakers.rejections is None:
+            return ()
+        self.breakers.rejections.on_rejection(self.clock.now_ns(), msg.code)
+        return self._breaker_messages()
 
-    async def on_order_cancelled(self, msg: OrderCancelled) -> None:
+    @sync_handler
+    def on_order_cancelled(self, msg: OrderCancelled) -> Sequence[Message]:
         self.working.pop(msg.client_order_id, None)
+        return ()
 
-    async def on_position(self, msg: Position) -> None:
+    @sync_handler
+    def on_position(self, msg: Position) -> Sequence[Message]:
         self.positions[msg.instrument] = msg.quantity
         before = self.realized.get(msg.instrument, 0.0)
         self.realized[msg.instrument] = msg.realized_pnl
         losses = self.breakers.consecutive_losses
         if losses is not None and msg.realized_pnl != before:  # a trade (part) closed
             losses.on_trade(msg.ts_event, msg.realized_pnl - before)
-            await self._breakers_changed()
+            return self._breaker_messages()
+        return ()
 
-    async def on_account_state(self, msg: AccountState) -> None:
+    @sync_handler
+    def on_account_state(self, msg: AccountState) -> Sequence[Message]:
         self.equity = msg.equity
         if self.breakers.on_equity(msg.ts_event, msg.equity):
-            await self._breakers_changed()
+            return self._breaker_messages()
+        return ()
 
-    async def on_bar(self, msg: Bar) -> None:
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[Message]:
         self.mids[msg.instrument] = msg.close
         if self.breakers.stale_data is not None:
             self.breakers.stale_data.on_price(msg.instrument, msg.ts_event)
-            await self._breakers_changed()
+            return self._breaker_messages()
+        return ()
 
-    async def on_quote(self, msg: Quote) -> None:
+    @sync_handler
+    def on_quote(self, msg: Quote) -> Sequence[Message]:
         self.mids[msg.instrument] = (msg.bid + msg.ask) * 0.5
         if self.breakers.on_quote(msg, self.pip_sizes.get(msg.instrument, 1.0)):
-            await self._breakers_changed()
+            return self._breaker_messages()
+        return ()
 
-    async def on_timer(self, msg: Timer) -> None:
+    @sync_handler
+    def on_timer(self, msg: Timer) -> Sequence[Message]:
         if self.breakers.stale_data is not None:
             self.breakers.check_stale(msg.ts_event)
-            await self._breakers_changed()
+            return self._breaker_messages()
+        return ()
 
     async def _breakers_changed(self) -> None:
-        """Bring the switch up to date with the breakers; alert on every trip and reset."""
+        for msg in self._breaker_messages():
+            await self.send(msg)
+
+    def _breaker_messages(self) -> list[Message]:
+        """Bring the switch up to date with the breakers; an alert for every trip and reset,
+        each followed by the trading state it leaves."""
         now = self.clock.now_ns()
+        out: list[Message] = []
         for name, trip, was in self.breakers.changes(self.switch):
             if trip is not None:
                 self.switch.breakers[name] = (trip.action, trip.reason)
@@ -203,10 +230,9 @@ class RiskActor(Actor):
                 self.switch.breakers.pop(name, None)
                 text, level = f"{name} reset (was: {was})", AlertLevel.WARNING
             self.log.warning("breaker", breaker=name, tripped=trip is not None, text=text)
-            await self.send(Alert(ts_event=now, level=level, code=f"breaker_{name}", text=text))
-            await self.send(
-                RiskState(ts_event=now, state=self.switch.state, reason=self.switch.reason)
-            )
+            out.append(Alert(ts_event=now, level=level, code=f"breaker_{name}", text=text))
+            out.append(RiskState(ts_event=now, state=self.switch.state, reason=self.switch.reason))
+        return out
 
     async def on_command(self, msg: Command) -> None:
         if msg.name == "set_limit":

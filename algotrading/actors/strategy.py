@@ -8,6 +8,7 @@ rejection resets it to the position the order manager last reported."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.messages import (
@@ -23,6 +24,7 @@ from algotrading.messages import (
     RequestRejected,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.sim.accounting import quote_to_account_rate
 from algotrading.strategies.base import orders_to_target
 from algotrading.strategies.compose import Decision, InstrumentStrategy
@@ -118,40 +120,45 @@ class StrategyActor(Actor):
             strategy = self.strategies[instrument] = self.factory.make(spec)
         return strategy
 
-    async def on_bar(self, msg: Bar) -> None:
-        strategy = self._strategy(msg.instrument)
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[OrderIntent]:
+        strategy = self.strategies.get(msg.instrument) or self._strategy(msg.instrument)
         if strategy is None:
-            return
+            return ()
         self.mids[msg.instrument] = msg.close
         before = strategy.position
         decision = strategy.on_bar(msg, self)
-        if decision is not None or strategy.skipped:
-            await self._maybe_act(msg, before, decision, strategy)
+        if decision is None and not strategy.skipped:
+            return ()  # the common case, kept cheap
+        return self._act(msg, before, decision, strategy)
 
-    async def on_prediction(self, msg: Prediction) -> None:
+    @sync_handler
+    def on_prediction(self, msg: Prediction) -> Sequence[OrderIntent]:
         self.last_prediction[msg.instrument] = msg
-        strategy = self._strategy(msg.instrument)
+        strategy = self.strategies.get(msg.instrument) or self._strategy(msg.instrument)
         if strategy is None:
-            return
+            return ()
         before = strategy.position
         decision = strategy.on_prediction(msg, self)
-        await self._maybe_act(msg, before, decision, strategy)
+        if decision is None and not strategy.skipped:
+            return ()  # the common case, kept cheap
+        return self._act(msg, before, decision, strategy)
 
-    async def _maybe_act(
+    def _act(
         self,
         cause: Bar | Prediction,
         current: float,
         decision: Decision | None,
         strategy: InstrumentStrategy,
-    ) -> None:
-        """Send the orders of ``decision``, stamped with when its ``cause`` was known (the
+    ) -> list[OrderIntent]:
+        """The orders of ``decision``, stamped with when its ``cause`` was known (the
         tick-to-order latency is measured from there)."""
         instrument, ts = cause.instrument, cause.ts_event
         if decision is None:
             if strategy.skipped:
                 self.log.info("entry_skipped", instrument=instrument, reason=strategy.skipped)
                 strategy.skipped = ""
-            return
+            return []
         orders = orders_to_target(current, decision.target)
         self.log.info(
             "signal",
@@ -162,9 +169,10 @@ class StrategyActor(Actor):
             reason=decision.reason,
         )
         levels = decision.levels
+        intents = []
         for i, (side, quantity, reduce_only) in enumerate(orders):
             opening = levels is not None and i == len(orders) - 1
-            await self.send(
+            intents.append(
                 OrderIntent(
                     ts_event=ts,
                     ts_recv=cause.ts_recv,
@@ -179,14 +187,20 @@ class StrategyActor(Actor):
                     reduce_only=reduce_only,
                 )
             )
+        return intents
 
-    async def on_account_state(self, msg: AccountState) -> None:
+    @sync_handler
+    def on_account_state(self, msg: AccountState) -> Sequence[OrderIntent]:
         self._equity = msg.equity
+        return ()
 
-    async def on_position(self, msg: Position) -> None:
+    @sync_handler
+    def on_position(self, msg: Position) -> Sequence[OrderIntent]:
         self.actual[msg.instrument] = msg.quantity
+        return ()
 
-    async def on_fill(self, msg: Fill) -> None:
+    @sync_handler
+    def on_fill(self, msg: Fill) -> Sequence[OrderIntent]:
         """A fill of an order the strategy did not decide — a bracket leg at the venue, or the
         kill switch flattening — changes the position it holds; its own orders are already
         counted in its intended position."""
@@ -194,16 +208,23 @@ class StrategyActor(Actor):
             strategy = self.strategies.get(msg.instrument)
             if strategy is not None:
                 strategy.on_exit_fill(msg.side.sign * msg.quantity)
+        return ()
 
-    async def on_order_denied(self, msg: OrderDenied) -> None:
+    @sync_handler
+    def on_order_denied(self, msg: OrderDenied) -> Sequence[OrderIntent]:
         self._reset(msg.intent.instrument)
+        return ()
 
-    async def on_order_rejected(self, msg: OrderRejected) -> None:
+    @sync_handler
+    def on_order_rejected(self, msg: OrderRejected) -> Sequence[OrderIntent]:
         for instrument in self.strategies:
             self._reset(instrument)
+        return ()
 
-    async def on_request_rejected(self, msg: RequestRejected) -> None:
+    @sync_handler
+    def on_request_rejected(self, msg: RequestRejected) -> Sequence[OrderIntent]:
         """A cancel or modify the venue refused: the order stands; positions tell the rest."""
+        return ()
 
     def _reset(self, instrument: str) -> None:
         strategy = self.strategies.get(instrument)

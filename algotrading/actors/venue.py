@@ -23,6 +23,7 @@ from algotrading.messages import (
     SubmitOrder,
 )
 from algotrading.runtime.actor import Actor
+from algotrading.runtime.driver import sync_handler
 from algotrading.sim.exchange import SimExchange
 
 # What any venue actor may emit: the simulated one here, a broker's adapter elsewhere.
@@ -51,15 +52,12 @@ class SimVenueActor(Actor):
         self.account_every_ns = account_every_ns
         self._last_account_ns = 0
 
-    async def _send_all(self, messages: list[Message]) -> None:
-        for msg in messages:
-            await self.send(msg)
+    @sync_handler
+    def on_bar(self, msg: Bar) -> list[Message]:
+        return self.exchange.on_bar(msg)
 
-    async def on_bar(self, msg: Bar) -> None:
-        for out in self.exchange.on_bar(msg):
-            await self.send(out)
-
-    async def on_quote(self, msg: Quote) -> None:
+    @sync_handler
+    def on_quote(self, msg: Quote) -> list[Message]:
         out = self.exchange.on_quote(msg)
         if (
             not out
@@ -69,13 +67,16 @@ class SimVenueActor(Actor):
             out = [self.exchange.account_state(msg.ts_event)]
         if out:
             self._last_account_ns = msg.ts_event
-        await self._send_all(out)
+        return out
 
-    async def on_submit_order(self, msg: SubmitOrder) -> None:
-        await self._send_all(self.exchange.submit(msg.order, self.clock.now_ns()))
+    @sync_handler
+    def on_submit_order(self, msg: SubmitOrder) -> list[Message]:
+        return self.exchange.submit(msg.order, self.clock.now_ns())
 
-    async def on_cancel_order(self, msg: CancelOrder) -> None:
-        await self._send_all(self.exchange.cancel(msg.client_order_id, self.clock.now_ns()))
+    @sync_handler
+    def on_cancel_order(self, msg: CancelOrder) -> list[Message]:
+        return self.exchange.cancel(msg.client_order_id, self.clock.now_ns())
 
-    async def on_modify_order(self, msg: ModifyOrder) -> None:
-        await self._send_all(self.exchange.modify(msg, self.clock.now_ns()))
+    @sync_handler
+    def on_modify_order(self, msg: ModifyOrder) -> list[Message]:
+        return self.exchange.modify(msg, self.clock.now_ns())

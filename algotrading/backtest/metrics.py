@@ -16,6 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 NS_PER_DAY = 86_400 * 10**9
 SIGNIFICANT_DIGITS = 12
@@ -82,6 +83,72 @@ class EquityTracker:
             self._underwater = True
             if self._peak > 0:
                 self._max_drawdown = min(self._max_drawdown, equity / self._peak - 1.0)
+
+    def mark_many(
+        self,
+        ts_ns: NDArray[np.int64],
+        equity: NDArray[np.float64],
+        exposed: NDArray[np.bool_],
+    ) -> None:
+        """:meth:`mark` of many marks at once (a backtest folds its marks in batches): the
+        same state, bit for bit, as marking them one by one."""
+        n = len(ts_ns)
+        if n == 0:
+            return
+        if self.last_ts is not None and int(ts_ns[0]) < self.last_ts:
+            raise ValueError(
+                f"equity mark at {int(ts_ns[0])} is before the previous one at {self.last_ts}"
+            )
+        back = np.flatnonzero(ts_ns[1:] < ts_ns[:-1])
+        if len(back):
+            i = int(back[0])
+            self.mark_many(ts_ns[: i + 1], equity[: i + 1], exposed[: i + 1])
+            self.mark(int(ts_ns[i + 1]), float(equity[i + 1]), bool(exposed[i + 1]))  # raises
+        if self.last_ts is None:
+            self.first_ts = int(ts_ns[0])
+        self.last_ts = int(ts_ns[-1])
+        self._marks += n
+        self._exposed += int(np.count_nonzero(exposed))
+        # the last equity of each day: the last mark of each run of equal day numbers
+        days = ts_ns // NS_PER_DAY
+        ends = np.append(np.flatnonzero(days[1:] != days[:-1]), n - 1)
+        run_days = days[ends].tolist()
+        run_closes = equity[ends].tolist()
+        if run_days[0] == self._day:
+            self._closes[-1] = run_closes[0]
+            run_days, run_closes = run_days[1:], run_closes[1:]
+        self._days.extend(run_days)
+        self._closes.extend(run_closes)
+        self._day = int(days[-1])
+        # the running peak each mark is compared with (NaN never becomes a peak, as in mark)
+        before = np.empty(n)
+        before[0] = self._peak
+        if n > 1:
+            before[1:] = np.fmax(np.fmax.accumulate(equity[:-1]), self._peak)
+        peak = equity >= before
+        below = ~peak & (before > 0)
+        if below.any():
+            drawdowns = equity[below] / before[below] - 1.0
+            drawdowns = drawdowns[~np.isnan(drawdowns)]
+            if len(drawdowns):
+                deepest = float(drawdowns.min())
+                if deepest < self._max_drawdown:
+                    self._max_drawdown = deepest
+        at = np.flatnonzero(peak)
+        if len(at):
+            # a new peak ends a time under water if the mark before it was below its peak
+            was_under = np.empty(len(at), dtype=bool)
+            was_under[0] = self._underwater if at[0] == 0 else True
+            was_under[1:] = at[1:] != at[:-1] + 1
+            since = np.empty(len(at), dtype=np.int64)
+            since[0] = self._peak_ts
+            since[1:] = ts_ns[at[:-1]]
+            if was_under.any():
+                longest = int((ts_ns[at] - since)[was_under].max())
+                self._longest_underwater_ns = max(self._longest_underwater_ns, longest)
+            self._peak = float(equity[at[-1]])
+            self._peak_ts = int(ts_ns[at[-1]])
+        self._underwater = not bool(peak[-1])
 
     @property
     def daily(self) -> list[tuple[int, float]]:

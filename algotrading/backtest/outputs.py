@@ -10,16 +10,20 @@ the run: no wall-clock times, floats printed by ``repr``, so the same run writes
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
+import numpy as np
 
 from algotrading.backtest.ledger import ClosedTrade, OrderRecord, closed_trades
 from algotrading.backtest.metrics import EquityTracker
 from algotrading.messages import Side
-from algotrading.timestamps import iso_utc, iso_utc_many
+from algotrading.timestamps import NS, iso_utc
 
 EQUITY_BATCH = 65_536  # equity rows buffered between writes
 
@@ -49,8 +53,14 @@ ORDER_COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=1024)  # quantities and prices recur from row to row
 def _num(x: float) -> str:
     return repr(int(x)) if float(x).is_integer() else repr(x)
+
+
+# An order's time, its fill's and its trade's entry and exit are mostly the times of a few bars:
+# the last ones formatted are kept.
+_iso_time = functools.lru_cache(maxsize=256)(iso_utc)
 
 
 def trade_row(t: ClosedTrade) -> list[str]:
@@ -58,8 +68,8 @@ def trade_row(t: ClosedTrade) -> list[str]:
         t.instrument,
         "LONG" if t.side is Side.BUY else "SHORT",
         _num(t.quantity),
-        iso_utc(t.entry_time),
-        iso_utc(t.exit_time),
+        _iso_time(t.entry_time),
+        _iso_time(t.exit_time),
         _num(t.entry_price),
         _num(t.exit_price),
         f"{t.pnl:.2f}",
@@ -70,21 +80,59 @@ def order_row(r: OrderRecord) -> list[str]:
     o = r.order
     return [
         o.client_order_id,
-        iso_utc(o.ts_event),
+        _iso_time(o.ts_event),
         o.instrument,
         o.side.value,
         _num(o.quantity),
         o.order_type.value,
         r.status,
-        iso_utc(r.fill_time) if r.fill_time is not None else "",
+        _iso_time(r.fill_time) if r.fill_time is not None else "",
         _num(r.fill_price) if r.fill_price is not None else "",
         o.parent_id or o.exec_id,
     ]
 
 
+_HOURS_MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECONDS = [f"{s:02d}Z," for s in range(60)]
+_JSON = msgspec.json.Encoder()
+
+
+def float_texts(values: Sequence[float]) -> list[str]:
+    """``repr`` of each value, formatted in one call: msgspec writes the same text as
+    ``repr`` (the shortest digits that round-trip, nearest, ties to even; positional) for
+    zero and any magnitude in [1e-4, 1e16); the rest take ``repr`` itself."""
+    v = np.asarray(values, dtype=np.float64)
+    texts = _JSON.encode(v.tolist())[1:-1].decode().split(",")
+    size = np.abs(v)
+    for i in np.flatnonzero(~(((size >= 1e-4) & (size < 1e16)) | (v == 0.0))).tolist():
+        texts[i] = repr(float(v[i]))
+    return texts
+
+
 def equity_rows(times: Sequence[int], values: Sequence[float]) -> str:
-    """``time,equity`` rows of equity.csv: ISO times (formatted vectorised), full precision."""
-    return "".join(f"{t},{v!r}\n" for t, v in zip(iso_utc_many(times), values, strict=True))
+    """``time,equity`` rows of equity.csv: ``f"{iso_utc(t)},{v!r}\\n"`` for each mark,
+    assembled from parts in one join (a backtest writes a row for every bar)."""
+    n = len(values)
+    if n == 0:
+        return ""
+    ts = np.asarray(times, dtype=np.int64)
+    seconds, fractions = np.divmod(ts, NS)
+    days, in_day = np.divmod(seconds, 86_400)
+    minutes, secs = np.divmod(in_day, 60)
+    parts = [""] * (5 * n)
+    starts = (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
+    names = np.datetime_as_string(days[[0, *starts]].astype("datetime64[D]")).tolist()
+    dates: list[str] = []
+    for name, start, end in zip(names, [0, *starts], [*starts, n], strict=True):
+        dates += [name + "T"] * (end - start)
+    parts[0::5] = dates
+    parts[1::5] = list(map(_HOURS_MINUTES.__getitem__, minutes.tolist()))
+    parts[2::5] = list(map(_SECONDS.__getitem__, secs.tolist()))
+    parts[3::5] = float_texts(values)
+    parts[4::5] = ["\n"] * n
+    for i in np.flatnonzero(fractions).tolist():  # fractions of a second: rare
+        parts[5 * i : 5 * i + 3] = [iso_utc(int(ts[i])) + ",", "", ""]
+    return "".join(parts)
 
 
 def write_equity(path: Path, equity: Sequence[tuple[int, float]]) -> None:
@@ -111,6 +159,18 @@ class Thinned:
                 self.stride *= 2
         self._seen += 1
 
+    def add_many(self, n: int, item: Callable[[int], Any]) -> None:
+        """:meth:`add` of ``n`` items, ``item(i)`` the i-th: only the kept ones are made."""
+        i = -self._seen % self.stride
+        while i < n:
+            self.items.append(item(i))
+            if len(self.items) >= 2 * self.limit:
+                self.items = self.items[::2]
+                self.stride *= 2
+            i += 1
+            i += -(self._seen + i) % self.stride
+        self._seen += n
+
 
 class OhlcThinned:
     """Candles merged ``width`` at a time, ``width`` doubling whenever ``2 * limit`` candles
@@ -123,10 +183,12 @@ class OhlcThinned:
         self._in_last = 0
 
     def add(self, ts: int, o: float, h: float, lo: float, c: float) -> None:
-        if self.candles and self._in_last < self.width:
+        if self._in_last < self.width and self.candles:
             last = self.candles[-1]
-            last[2] = max(last[2], h)
-            last[3] = min(last[3], lo)
+            if h > last[2]:  # max(last[2], h), without the call: once per bar of history
+                last[2] = h
+            if lo < last[3]:
+                last[3] = lo
             last[4] = c
             self._in_last += 1
             return
@@ -153,17 +215,20 @@ class BacktestRecorder:
     def __init__(self, out_dir: Path | None, *, initial_equity: float, sample: int = 2000) -> None:
         self.out_dir = out_dir
         self.initial_equity = initial_equity
-        self.tracker = EquityTracker()
+        self._tracker = EquityTracker()
         self.pnls = array("d")
         self.trade_sample = Thinned(sample)
-        self.equity_sample = Thinned(sample)
+        self._equity_sample = Thinned(sample)
         self.prices = OhlcThinned(sample)
         self._files: list[IO[str]] = []
         self._trades: Any = None
         self._orders: Any = None
         self._equity_file: IO[str] | None = None
+        # equity marks not yet folded into the tracker and the sample, nor written
         self._equity_ts = array("q")
         self._equity_values = array("d")
+        self._equity_exposed = bytearray()
+        self._last_mark: int | None = None
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             self._trades = self._open("trades.csv", TRADE_COLUMNS)
@@ -193,22 +258,48 @@ class BacktestRecorder:
             self._orders.writerow(order_row(record))
 
     def equity_marked(self, ts: int, equity: float, exposed: bool) -> None:
-        if self.tracker.first_ts is None:
-            self.tracker.mark(ts, self.initial_equity, False)
-        self.tracker.mark(ts, equity, exposed)
-        self.equity_sample.add((ts, equity))
-        if self._equity_file is not None:
-            self._equity_ts.append(ts)
-            self._equity_values.append(equity)
-            if len(self._equity_ts) >= EQUITY_BATCH:
-                self._flush_equity()
+        """Buffered, and folded into the tracker, the sample and equity.csv a batch at a time
+        (:meth:`_flush_equity`): a mark is taken every bar."""
+        last = self._last_mark
+        if last is not None and ts < last:  # as EquityTracker.mark, at once
+            raise ValueError(f"equity mark at {ts} is before the previous one at {last}")
+        self._last_mark = ts
+        self._equity_ts.append(ts)
+        self._equity_values.append(equity)
+        self._equity_exposed.append(exposed)
+        if len(self._equity_ts) >= EQUITY_BATCH:
+            self._flush_equity()
+
+    @property
+    def tracker(self) -> EquityTracker:
+        """Every mark so far, folded."""
+        self._flush_equity()
+        return self._tracker
+
+    @property
+    def equity_sample(self) -> Thinned:
+        self._flush_equity()
+        return self._equity_sample
 
     def _flush_equity(self) -> None:
-        """Write the buffered equity rows at once: times are formatted vectorised."""
-        assert self._equity_file is not None
-        self._equity_file.write(equity_rows(self._equity_ts, self._equity_values))
+        """Fold the buffered marks into the tracker (after the initial equity, at the first
+        mark's time) and the sample, and write them to equity.csv."""
+        times, values = self._equity_ts, self._equity_values
+        n = len(times)
+        if not n:
+            return
+        tracker = self._tracker
+        if tracker.first_ts is None:
+            tracker.mark(times[0], self.initial_equity, False)
+        ts = np.frombuffer(times, dtype=np.int64)
+        equity = np.frombuffer(values, dtype=np.float64)
+        tracker.mark_many(ts, equity, np.frombuffer(self._equity_exposed, dtype=np.bool_))
+        self._equity_sample.add_many(n, lambda i: (times[i], values[i]))
+        if self._equity_file is not None:
+            self._equity_file.write(equity_rows(times, values))
         self._equity_ts = array("q")
         self._equity_values = array("d")
+        self._equity_exposed = bytearray()
 
     # --- the rest -------------------------------------------------------------------------
 
@@ -216,8 +307,7 @@ class BacktestRecorder:
         self.prices.add(ts, o, h, lo, c)
 
     def close(self) -> None:
-        if self._equity_file is not None and self._equity_ts:
-            self._flush_equity()
+        self._flush_equity()
         for f in self._files:
             f.close()
         self._files.clear()

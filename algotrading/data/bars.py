@@ -31,7 +31,16 @@ class BarAggregator:
 
     def on_price(self, ts: int, price: float, volume: float = 0.0) -> Bar | None:
         """Add a traded or mid price seen at ``ts``."""
-        return self._add(ts - ts % self.interval_ns, ts, price, price, price, price, volume)
+        start = ts - ts % self.interval_ns
+        if start == self._start:  # into the bar in progress: what _add does then, inlined
+            if price > self._high:
+                self._high = price
+            if price < self._low:
+                self._low = price
+            self._close = price
+            self._volume += volume
+            return None
+        return self._add(start, ts, price, price, price, price, volume)
 
     def on_bar(self, bar: Bar) -> Bar | None:
         """Pass a bar at least as long as ours through; fold a shorter one into ours."""

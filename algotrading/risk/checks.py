@@ -109,6 +109,8 @@ class TradingSwitch:
 
     @property
     def state(self) -> TradingState:
+        if not self.breakers:  # nothing tripped: the operator's (checked on every intent)
+            return self.operator_state
         return max(
             (self.operator_state, *(s for s, _ in self.breakers.values())),
             key=lambda state: _SEVERITY[state],

@@ -62,10 +62,11 @@ KNOWN_IDS = 100_000
 
 
 class _Book:
-    __slots__ = ("last_price", "position", "spec", "unit_rate", "working")
+    __slots__ = ("last_price", "margin_rate", "position", "spec", "unit_rate", "working")
 
     def __init__(self, spec: InstrumentSpec, account_currency: str) -> None:
         self.spec = spec
+        self.margin_rate = spec.margin_rate
         self.position = PositionState()
         self.last_price = 0.0
         self.working: list[Working] = []
@@ -243,24 +244,35 @@ class SimExchange:
     def on_bar(self, bar: Bar) -> list[Message]:
         """Book any rollover before the bar, match working orders on it, mark to its close."""
         out: list[Message] = []
-        spec = self.instruments.get(bar.instrument)
+        instrument = bar.instrument
+        spec = self.instruments.get(instrument)
         if spec is None:
             return out
         if self._has_fx and bar.ts_open >= self._next_rollover:
             self._rollovers(bar.ts_open, out)
-        book = self.books[bar.instrument]
+        book = self.books[instrument]
         if not book.last_price:
             book.last_price = bar.open
         if book.working:
             half = self.costs.spread_pips * spec.pip_size / 2.0
             self._match_bar(bar, spec, book, half, out)
-        book.last_price = bar.close
-        self.mids[bar.instrument] = bar.close
+        book.last_price = self.mids[instrument] = bar.close
         unrealized, used = self._totals()
         if used and self.balance + unrealized <= used * self.closeout_level:
             self._closeout(bar.ts_event, out)
             unrealized, used = self._totals()
-        out.append(self._account(bar.ts_event, self.balance + unrealized, used))
+        paid = self.paid
+        out.append(  # _account, inlined: once per bar
+            AccountState(
+                ts_event=bar.ts_event,
+                currency=self.currency,
+                balance=self.balance,
+                equity=self.balance + unrealized,
+                margin_used=used,
+                commission_paid=paid["commission"],
+                financing=-paid["financing"],
+            )
+        )
         return out
 
     def _match_bar(
@@ -292,14 +304,15 @@ class SimExchange:
         """Book any rollover, mark to the mid, then match working orders: buys at the ask,
         sells at the bid."""
         out: list[Message] = []
-        spec = self.instruments.get(quote.instrument)
+        instrument = quote.instrument
+        spec = self.instruments.get(instrument)
         if spec is None:
             return out
         ts = quote.ts_event
         if self._has_fx and ts >= self._next_rollover:
             self._rollovers(ts, out)
-        book = self.books[quote.instrument]
-        self._mark(quote.instrument, (quote.bid + quote.ask) / 2.0)
+        book = self.books[instrument]
+        book.last_price = self.mids[instrument] = (quote.bid + quote.ask) / 2.0  # _mark
         if book.working:
             for working in [w for w in book.working if w.arrival_ns <= ts]:
                 if working not in book.working or self._expired(working, ts, out):
@@ -515,17 +528,14 @@ class SimExchange:
             )
         )
 
-    def _mark(self, instrument: str, price: float) -> None:
-        self.books[instrument].last_price = price
-        self.mids[instrument] = price
-
     def _rate(self, spec: InstrumentSpec, price: float) -> float | None:
         if spec.quote == self.currency:
             return 1.0
         return quote_to_account_rate(spec, price, self.currency, self.mids)
 
     def _totals(self) -> tuple[float, float]:
-        """Unrealised P&L and margin used, in the account currency, in one pass."""
+        """Unrealised P&L and margin used, in the account currency, in one pass. (Marks take
+        it on every bar and quote: a rate of 1 is not multiplied by, which changes no bit.)"""
         unrealized = used = 0.0
         for book in self._book_list:
             position = book.position
@@ -533,9 +543,13 @@ class SimExchange:
             if -EPS < qty < EPS:
                 continue
             price = book.last_price
-            rate = 1.0 if book.unit_rate else (self._rate(book.spec, price) or 0.0)
+            if book.unit_rate:
+                unrealized += (price - position.avg_price) * qty
+                used += (qty if qty > 0.0 else -qty) * price * book.margin_rate
+                continue
+            rate = self._rate(book.spec, price) or 0.0
             unrealized += (price - position.avg_price) * qty * rate
-            used += abs(qty) * price * book.spec.margin_rate * rate
+            used += abs(qty) * price * book.margin_rate * rate
         return unrealized, used
 
     def _margin(self, spec: InstrumentSpec, quantity: float, price: float) -> float:

@@ -107,6 +107,8 @@ class InstrumentStrategy:
         signal = self.entry.on_bar(bar)
         if self.position:
             self.bars_held += 1
+            if signal is None and not self._time_stop:
+                return None  # holding and nothing new: the common case, kept cheap
         elif signal is None:
             return None  # flat and nothing new: the common case, kept cheap
         decision = self._on_signal(signal, bar.close, account)

@@ -50,8 +50,16 @@ class MovingAverageCross:
         slow = self._slow.update(bar.close)
         if fast is None or slow is None:
             return None
+        return self._cross(fast, slow)
+
+    def _cross(self, fast: float, slow: float) -> int | None:
+        """The rule on this bar's averages. (Once per bar: ``abs`` and ``max`` written out;
+        ``-t <= d <= t`` is ``abs(d) <= t``, and a NaN fails both.)"""
         diff, prev = fast - slow, self._prev_diff
-        if abs(diff) <= TIE * max(abs(fast), abs(slow)):
+        size_fast = fast if fast >= 0.0 else -fast
+        size_slow = slow if slow >= 0.0 else -slow
+        tie = TIE * (size_slow if size_slow > size_fast else size_fast)
+        if -tie <= diff <= tie:
             diff = 0.0
         self._prev_diff = diff
         if prev is None:
