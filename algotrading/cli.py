@@ -253,6 +253,12 @@ def _setup(config_dir: str | None, level: str | None = None) -> Config:
     return config
 
 
+def _shown(value: float | None, spec: str) -> str:
+    """A metric for the terminal; "n/a" where it is undefined (a ratio of daily returns on a
+    run shorter than two days)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from algotrading.backtest.runner import describe_costs, run_backtest
     from algotrading.data.instruments import BUILTIN_INSTRUMENTS, normalize_symbol
@@ -333,11 +339,10 @@ def _backtest(args: argparse.Namespace) -> int:
     )
     print(f"costs: {describe_costs(m['run']['costs'])}")
     print(f"fill rule: {m['run']['fill_rule']}")
-    sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:.3f}"
     print(
-        f"trades: {m['n_trades']}  total return: {m['total_return']:.4%}  max drawdown: "
-        f"{m['max_drawdown']:.4%}  sharpe: {sharpe}  final equity: {m['final_equity']:.2f} "
-        f"{m['run']['account_currency']}"
+        f"trades: {m['n_trades']}  total return: {_shown(m['total_return'], '.4%')}  "
+        f"max drawdown: {_shown(m['max_drawdown'], '.4%')}  sharpe: {_shown(m['sharpe'], '.3f')}  "
+        f"final equity: {m['final_equity']:.2f} {m['run']['account_currency']}"
     )
     names = ("trades.csv", "orders.csv", "equity.csv", "metrics.json", "report.html")
     print(f"wrote {', '.join(str(out / name) for name in names)}")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import write_dukascopy_csv
+
 
 def reference_trades(path: Path, fast: int, slow: int, qty: int) -> list[dict[str, str]]:
     """The rules read straightforwardly, in exact decimal arithmetic: cross at bar t's close,
@@ -97,6 +99,23 @@ def test_outputs_are_byte_identical_across_runs(cli, hourly_csv, tmp_path):
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     for name in ("trades.csv", "orders.csv", "equity.csv", "metrics.json", "report.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_a_history_shorter_than_a_day_prints_na_for_the_daily_ratios(cli, tmp_path):
+    """Regression: the summary line formatted max drawdown as a number and crashed when the
+    run had no daily return to compute it from."""
+    data = write_dukascopy_csv(
+        tmp_path / "EURUSD_H1.csv", "2024-03-05T00:00:00Z", "2024-03-05T20:00:00Z", seed=3
+    )
+    result = cli(
+        "backtest", "--data", str(data), "--param", "fast=2", "--param", "slow=4",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "max drawdown: n/a" in result.stdout
+    assert "sharpe: n/a" in result.stdout
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["max_drawdown"] is None
 
 
 def test_synthetic_default_writes_every_file(cli, tmp_path):
