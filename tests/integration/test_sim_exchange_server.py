@@ -199,6 +199,23 @@ async def test_limit_order_pending_then_cancelled_by_client_id(sim: Sim):
 
 
 @bounded(10)
+@pytest.mark.parametrize("tif", ["IOC", "FOK"])
+async def test_an_immediate_limit_away_from_the_market_is_cancelled_not_left_pending(
+    sim: Sim, tif: str
+):
+    response = await sim.post_order(
+        type="LIMIT", price="1.00000", timeInForce=tif, clientExtensions={"id": f"now-{tif}"}
+    )
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    assert body["orderCreateTransaction"]["timeInForce"] == tif
+    assert "orderFillTransaction" not in body
+    got = await (await sim.client.get(sim.url(f"/orders/@now-{tif}"))).json()
+    assert got["order"]["state"] == "CANCELLED"
+    assert (await (await sim.client.get(sim.url("/pendingOrders"))).json())["orders"] == []
+
+
+@bounded(10)
 async def test_replace_a_pending_order_then_move_a_trades_stop(sim: Sim):
     await sim.post_order(type="STOP", price="1.50000", clientExtensions={"id": "stp"})
     replaced = await sim.client.put(

@@ -68,8 +68,8 @@ def order_request(order: Order, spec: InstrumentSpec) -> dict[str, Any]:
     else:
         raise ValueError(f"{kind} orders have no v20 request (trailing stops exist on fill only)")
     if kind is not OrderType.MARKET:
-        tif = order.time_in_force
-        body["timeInForce"] = tif.value if tif in (TimeInForce.GTC, TimeInForce.GTD) else "GTC"
+        tif = order.time_in_force  # v20 takes all four on LIMIT and STOP orders
+        body["timeInForce"] = tif.value
         if tif is TimeInForce.GTD:
             body["gtdTime"] = format_time(order.expire_ns)
         body["triggerCondition"] = "DEFAULT"

@@ -183,6 +183,18 @@ def test_market_ioc_keeps_ioc_and_every_other_tif_is_fok() -> None:
         assert order_request(order(time_in_force=tif), EUR_USD)["timeInForce"] == "FOK"
 
 
+@pytest.mark.parametrize("order_type", [OrderType.LIMIT, OrderType.STOP])
+@pytest.mark.parametrize("tif", [TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK])
+def test_limit_and_stop_orders_keep_their_time_in_force(order_type, tif) -> None:
+    """Regression: IOC and FOK limit/stop orders were sent as GTC, so an order meant to
+    fill at once or not at all rested at the venue."""
+    request = order_request(
+        order(order_type=order_type, limit_price=1.05, stop_price=1.15, time_in_force=tif),
+        EUR_USD,
+    )
+    assert request["timeInForce"] == tif.value
+
+
 @pytest.mark.parametrize(
     ("spec", "price", "text"),
     [
