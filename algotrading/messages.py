@@ -317,6 +317,15 @@ class RiskState(Message, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class BreakerFigures(Message, frozen=True, kw_only=True):
+    """The running figures of the circuit breakers (a day's starting equity, the equity peak,
+    a losing streak; see :class:`algotrading.risk.breakers.Breaker`), journaled from time to
+    time so that a restart restores them, with the journal's later equity marks and positions
+    replayed on top."""
+
+    figures: dict[str, dict[str, Any]]
+
+
 class Alert(Message, frozen=True, kw_only=True):
     level: AlertLevel
     code: str
@@ -384,6 +393,7 @@ AnyMessage = (
     | Position
     | AccountState
     | RiskState
+    | BreakerFigures
     | Alert
     | Command
     | ActorFailed

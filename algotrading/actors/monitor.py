@@ -12,6 +12,7 @@ from algotrading.messages import (
     ActorFailed,
     Alert,
     AlertLevel,
+    BreakerFigures,
     Fill,
     Financing,
     Message,
@@ -154,6 +155,13 @@ class MonitorActor(Actor):
     def on_prediction(self, msg: Prediction) -> Sequence[Message]:
         """Predictions are recorded, so a session shows what its model said bar by bar."""
         self.counts["predictions"] += 1
+        if self.journal is not None:
+            self.journal.append(msg)
+        return ()
+
+    @sync_handler
+    def on_breaker_figures(self, msg: BreakerFigures) -> Sequence[Message]:
+        """Journaled only: a restart takes the breakers' figures back from here."""
         if self.journal is not None:
             self.journal.append(msg)
         return ()

@@ -15,6 +15,7 @@ from algotrading.messages import (
     AlertLevel,
     ApprovedOrder,
     Bar,
+    BreakerFigures,
     Command,
     Fill,
     Message,
@@ -44,7 +45,7 @@ _STATES = {
 
 
 class RiskActor(Actor):
-    emits = (ApprovedOrder, OrderDenied, RiskState, Alert)
+    emits = (ApprovedOrder, OrderDenied, RiskState, Alert, BreakerFigures)
 
     def __init__(
         self,
@@ -56,7 +57,10 @@ class RiskActor(Actor):
         breakers: BreakerSet | None = None,
         instruments: dict[str, InstrumentSpec] | None = None,
         account_currency: str = "USD",
+        figures_every_ns: int = 0,
     ) -> None:
+        """``figures_every_ns``: how often (in the time of the equity marks) the breakers'
+        running figures are sent to be journaled; 0, never (a backtest has no restart)."""
         super().__init__(name)
         self.switch = switch
         self.limits = switch.limits or limits  # an operator's limits outlive a restart
@@ -70,7 +74,8 @@ class RiskActor(Actor):
         self.currency = account_currency
         self.mids: dict[str, float] = {}
         self._approved_at: deque[int] = deque()
-        self.realized: dict[str, float] = {}
+        self.figures_every_ns = figures_every_ns
+        self._figures_at: int | None = None
 
     def projected(self, instrument: str) -> float:
         working = sum(q for i, q in self.working.values() if i == instrument)
@@ -176,20 +181,30 @@ class RiskActor(Actor):
     @sync_handler
     def on_position(self, msg: Position) -> Sequence[Message]:
         self.positions[msg.instrument] = msg.quantity
-        before = self.realized.get(msg.instrument, 0.0)
-        self.realized[msg.instrument] = msg.realized_pnl
         losses = self.breakers.consecutive_losses
-        if losses is not None and msg.realized_pnl != before:  # a trade (part) closed
-            losses.on_trade(msg.ts_event, msg.realized_pnl - before)
+        if losses is not None and losses.on_position(
+            msg.ts_event, msg.instrument, msg.realized_pnl
+        ):
             return self._breaker_messages()
         return ()
 
     @sync_handler
     def on_account_state(self, msg: AccountState) -> Sequence[Message]:
         self.equity = msg.equity
-        if self.breakers.on_equity(msg.ts_event, msg.equity):
-            return self._breaker_messages()
-        return ()
+        seen = self.breakers.on_equity(msg.ts_event, msg.equity)
+        if self.figures_every_ns:
+            return self._with_figures(msg.ts_event, self._breaker_messages() if seen else [])
+        return self._breaker_messages() if seen else ()
+
+    def _with_figures(self, ts: int, out: list[Message]) -> list[Message]:
+        """``out`` and, when it is time, the breakers' running figures to journal."""
+        at = self._figures_at
+        if at is None or ts - at >= self.figures_every_ns:
+            figures = self.breakers.figures()
+            if figures:
+                self._figures_at = ts
+                out.append(BreakerFigures(ts_event=ts, figures=figures))
+        return out
 
     @sync_handler
     def on_bar(self, msg: Bar) -> Sequence[Message]:

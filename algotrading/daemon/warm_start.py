@@ -25,10 +25,13 @@ from dataclasses import dataclass, field
 
 from algotrading.log import get_logger
 from algotrading.messages import (
+    AccountState,
     Alert,
     Bar,
+    BreakerFigures,
     Command,
     Message,
+    Position,
     Quote,
     TradingState,
     decode_msgpack,
@@ -188,8 +191,10 @@ def restore_risk_state(store: StateStore, switch: TradingSwitch, breakers: Break
     """What an operator decided outlives a restart: the last halt / kill / reduce / resume in
     the journal sets the trading state again, and a breaker that resets only by hand and had
     tripped (its last alert a trip, not a reset) is tripped again. A daemon killed while halted
-    comes back halted. Returns what was restored, for the log."""
-    restored = []
+    comes back halted. So do the breakers' running figures (:func:`restore_breaker_figures`):
+    a restart neither forgets the day's loss nor the equity peak. Returns what was restored,
+    for the log."""
+    restored = restore_breaker_figures(store, breakers)
     last: Command | None = None
     for msg in store.journal_of_kind("Command"):
         if isinstance(msg, Command) and msg.name in _OPERATOR_STATES:
@@ -211,6 +216,47 @@ def restore_risk_state(store: StateStore, switch: TradingSwitch, breakers: Break
             breaker.tripped = Trip(
                 name, breaker.action, f"{name} tripped before a restart: {why_tripped}"
             )
-            switch.breakers[name] = (breaker.action, breaker.tripped.reason)
             restored.append(f"breaker {name}")
+    for breaker in breakers.all():
+        if breaker.tripped is not None:
+            switch.breakers[breaker.name] = (breaker.action, breaker.tripped.reason)
+    return restored
+
+
+def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str]:
+    """The breakers' running figures as they were at the last stop: the newest
+    :class:`BreakerFigures` journaled, then every equity mark and position journaled after it,
+    replayed through the breakers (a session's figures are journaled every
+    ``state.snapshot_every_seconds``, so the replay is short). A breaker that resets by itself
+    is tripped again if its figures say so (a day's loss past the limit stays past it); one
+    that resets only by hand takes its trip from the alerts (an operator's reset is there).
+    Returns what was restored, for the log."""
+    last = store.last_of_kind("BreakerFigures")
+    after, session, restored = 0, "", []
+    if last is not None and isinstance(figures := last[2], BreakerFigures):
+        after, session = last[0], last[1]
+        restored = [f"figures of {name}" for name in breakers.restore(figures.figures)]
+        for breaker in breakers.all():
+            if breaker.reset is Reset.MANUAL:
+                breaker.tripped = None
+    losses = breakers.consecutive_losses
+    marks = 0
+    for _, session_id, msg in store.journal_of_kinds(("AccountState", "Position"), after):
+        if session_id != session and losses is not None:
+            losses.new_order_manager()  # each process's order manager counts from 0
+        session = session_id
+        if isinstance(msg, AccountState):
+            breakers.replay_equity(msg.ts_event, msg.equity)
+            marks += 1
+        elif isinstance(msg, Position) and losses is not None:
+            losses.on_position(msg.ts_event, msg.instrument, msg.realized_pnl)
+    if losses is not None:
+        losses.new_order_manager()  # and so does this one's
+    for breaker in breakers.all():
+        if breaker.tripped is not None:
+            reason = f"{breaker.name} tripped before a restart: {breaker.tripped.reason}"
+            breaker.tripped = Trip(breaker.name, breaker.action, reason)
+            restored.append(f"breaker {breaker.name}")
+    if marks and (breakers.daily_loss or breakers.max_drawdown):
+        restored.append(f"{marks} equity marks replayed")
     return restored

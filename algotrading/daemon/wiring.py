@@ -28,6 +28,7 @@ from algotrading.messages import (
     Alert,
     ApprovedOrder,
     Bar,
+    BreakerFigures,
     CancelOrder,
     Fill,
     Financing,
@@ -76,6 +77,7 @@ ROUTES: tuple[Route, ...] = (
     Route("risk", ApprovedOrder, ("order_manager",)),
     Route("risk", OrderDenied, ("strategy", "monitor")),
     Route("risk", RiskState, ("monitor",)),
+    Route("risk", BreakerFigures, ("monitor",)),
     Route("risk", Alert, ("monitor",)),
     Route("order_manager", Order, ("risk", "monitor")),
     Route("order_manager", SubmitOrder, ("venue",)),
@@ -264,6 +266,9 @@ def build_session(
         is_open=lambda symbol, ts: is_open(instruments[symbol].calendar, ts),
     )
     generation = itertools.count()
+    # a session that journals keeps its breakers' figures there, as often as it snapshots
+    every_s = config.system.state.snapshot_every_seconds or 60.0
+    figures_every_ns = int(every_s * 1e9) if journal is not None else 0
 
     def positions() -> dict[str, PositionState]:
         if venue_positions is not None:
@@ -305,6 +310,7 @@ def build_session(
                 breakers=breakers,
                 instruments=instruments,
                 account_currency=config.system.account.currency,
+                figures_every_ns=figures_every_ns,
             ),
         ),
         ActorSpec("order_manager", order_manager),

@@ -107,6 +107,27 @@ class BreakerSet:
             instruments = self.stale_data.instruments()
             self.stale_data.check(now, {i: self.is_open(i, now) for i in instruments})
 
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """The running figures of the breakers that have any (see :class:`Breaker`)."""
+        return {b.name: b.figures() for b in self.all() if b.RUNNING}
+
+    def restore(self, figures: dict[str, dict[str, Any]]) -> list[str]:
+        """Take back :meth:`figures`; the names of the breakers restored."""
+        restored = []
+        for b in self.all():
+            if b.RUNNING and b.name in figures:
+                b.restore(figures[b.name])
+                restored.append(b.name)
+        return restored
+
+    def replay_equity(self, ts: int, equity: float) -> None:
+        """An equity mark from the journal, to the breakers that keep figures of equity (not
+        to the stale-data check, which is about now)."""
+        if self.daily_loss is not None:
+            self.daily_loss.on_equity(ts, equity)
+        if self.max_drawdown is not None:
+            self.max_drawdown.on_equity(ts, equity)
+
     def changes(self, switch: TradingSwitch) -> list[tuple[str, Trip | None, str]]:
         """``(name, trip, previous reason)`` for each breaker whose state differs from what
         the switch holds: a trip (``trip`` set) or a reset (``trip`` None)."""

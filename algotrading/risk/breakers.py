@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from algotrading.data.calendars import fx_next_rollover
 from algotrading.messages import TradingState
@@ -30,6 +32,11 @@ class Trip:
     reason: str
 
 
+def _plain(value: Any) -> Any:
+    """A copy of a running figure (a number, or a dict of them)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 def trading_day(ts_ns: int) -> int:
     """The FX trading day ``ts_ns`` belongs to, named by the 17:00 New York rollover that ends
     it (daily P&L resets there, as brokers reset it)."""
@@ -42,6 +49,26 @@ class Breaker:
     action: TradingState = TradingState.HALTED
     reset: Reset = Reset.MANUAL
     tripped: Trip | None = None
+    # The running figures a restart must not lose (a day's starting equity, a peak, a streak):
+    # journaled as BreakerFigures and restored at start (algotrading.daemon.warm_start).
+    RUNNING: ClassVar[tuple[str, ...]] = ()
+
+    def figures(self) -> dict[str, Any]:
+        """The running figures and the trip, as plain values."""
+        out: dict[str, Any] = {
+            name.lstrip("_"): _plain(getattr(self, name)) for name in self.RUNNING
+        }
+        out["tripped"] = None if self.tripped is None else self.tripped.reason
+        return out
+
+    def restore(self, figures: Mapping[str, Any]) -> None:
+        """Take back what :meth:`figures` gave."""
+        for name in self.RUNNING:
+            key = name.lstrip("_")
+            if key in figures:
+                setattr(self, name, _plain(figures[key]))
+        reason = figures.get("tripped")
+        self.tripped = None if reason is None else Trip(self.name, self.action, str(reason))
 
     def _trip(self, reason: str) -> None:
         if self.tripped is None:  # already tripped: keep the first reason
@@ -66,6 +93,7 @@ class DailyLossLimit(Breaker):
     limit: float = 0.0
     _day: int = 0
     _start_equity: float = 0.0
+    RUNNING: ClassVar[tuple[str, ...]] = ("_day", "_start_equity")
 
     def on_equity(self, ts: int, equity: float) -> None:
         day = trading_day(ts)
@@ -86,6 +114,7 @@ class MaxDrawdown(Breaker):
 
     fraction: float = 0.0
     _peak: float = 0.0
+    RUNNING: ClassVar[tuple[str, ...]] = ("_peak",)
 
     def on_equity(self, ts: int, equity: float) -> None:
         self._peak = max(self._peak, equity)
@@ -106,6 +135,24 @@ class ConsecutiveLosses(Breaker):
     count: int = 0
     _streak: int = 0
     _day: int = 0
+    # realized P&L per instrument as the order manager last reported it (since it started)
+    _realized: dict[str, float] = field(default_factory=dict)
+    RUNNING: ClassVar[tuple[str, ...]] = ("_streak", "_day", "_realized")
+
+    def on_position(self, ts: int, instrument: str, realized_pnl: float) -> bool:
+        """A position's realized P&L; a change is a trade (or part of one) closed. True when
+        it was one. The last figure is kept here, with the breaker, so a restarted risk actor
+        does not take a position it had already seen for a new trade."""
+        before = self._realized.get(instrument, 0.0)
+        self._realized[instrument] = realized_pnl
+        if realized_pnl == before:
+            return False
+        self.on_trade(ts, realized_pnl - before)
+        return True
+
+    def new_order_manager(self) -> None:
+        """An order manager started afresh (a new process): its realized P&L counts from 0."""
+        self._realized.clear()
 
     def on_trade(self, ts: int, pnl: float) -> None:
         day = trading_day(ts)

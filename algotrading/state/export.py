@@ -105,6 +105,7 @@ _FILES = {
     "Position": "positions",
     "AccountState": "account",
     "RiskState": "risk_states",
+    "BreakerFigures": "breaker_figures",
     "Alert": "alerts",
     "Command": "commands",
     "ActorFailed": "actor_failures",

@@ -36,7 +36,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -505,15 +505,30 @@ class StateStore:
     def journal_of_kind(self, kind: str, last: int = 0) -> list[Message]:
         """The journaled messages of one kind (the newest ``last`` of them, when given), in
         sequence order; damaged records are left out."""
-        sql = "SELECT body FROM journal WHERE kind = ? ORDER BY seq DESC"
+        sql = "SELECT seq, session_id, body FROM journal WHERE kind = ? ORDER BY seq DESC"
         rows = self._query(sql + (f" LIMIT {int(last)}" if last else ""), (kind,))
-        out = []
-        for (body,) in rows:
-            try:
-                out.append(decode_msgpack(body))
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                continue
-        return out[::-1]
+        return [msg for _, _, msg in _decodable(rows)][::-1]
+
+    def last_of_kind(self, kind: str) -> tuple[int, str, Message] | None:
+        """``(seq, session id, message)`` of the newest decodable record of ``kind``."""
+        sql = "SELECT seq, session_id, body FROM journal WHERE kind = ? ORDER BY seq DESC LIMIT 64"
+        for record in _decodable(self._query(sql, (kind,))):
+            return record
+        return None
+
+    def journal_of_kinds(
+        self, kinds: Sequence[str], after_seq: int = 0
+    ) -> Iterator[tuple[int, str, Message]]:
+        """``(seq, session id, message)`` of the records of ``kinds`` after ``after_seq``, in
+        sequence order, read a page at a time (a long journal is never all in memory);
+        damaged records are left out."""
+        sql = (
+            f"SELECT seq, session_id, body FROM journal WHERE kind IN "
+            f"({', '.join('?' * len(kinds))}) AND seq > ? ORDER BY seq LIMIT {_PAGE}"
+        )
+        while rows := self._query(sql, (*kinds, after_seq)):
+            yield from _decodable(rows)
+            after_seq = rows[-1][0]
 
     def positions(self) -> dict[str, dict[str, Any]]:
         return {r["instrument"]: r for r in self._rows("SELECT * FROM positions")}
@@ -902,3 +917,14 @@ def backup_database(source: str | Path, destination: str | Path) -> int:
         src.close()
     os.replace(partial, destination)  # the finished copy appears whole, or not at all
     return count
+
+
+_PAGE = 10_000
+
+
+def _decodable(rows: Iterable[tuple[int, str, bytes]]) -> Iterator[tuple[int, str, Message]]:
+    for seq, session_id, body in rows:
+        try:
+            yield seq, session_id, decode_msgpack(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue

@@ -60,6 +60,7 @@ SAMPLES = [
     m.Position(ts_event=6, instrument="EUR_USD", quantity=-5.0, avg_price=1.1),
     m.AccountState(ts_event=6, currency="USD", balance=1.0, equity=2.0),
     m.RiskState(ts_event=6, state=m.TradingState.HALTED, reason="r"),
+    m.BreakerFigures(ts_event=6, figures={"max_drawdown": {"peak": 1.5, "tripped": None}}),
     m.Alert(ts_event=6, level=m.AlertLevel.CRITICAL, code="c", text="t"),
     m.Command(ts_event=6, name="halt", args={"reason": "r"}),
     m.ActorFailed(ts_event=6, actor="model", error="E", restarts=1, action="restart"),
