@@ -5,7 +5,9 @@ prices and time sit in a message, and :class:`QuoteParser` turns one frame into
 :class:`~algotrading.messages.Quote` values plus the reasons for anything it rejected — pure,
 synchronous, testable without a socket. :class:`WebsocketFeed` is the shell around it: connect,
 subscribe, parse, and reconnect with exponential backoff and full jitter whenever the connection
-fails, closes or goes silent.
+fails, closes or goes silent — unless the vendor refuses the connection itself (HTTP 400,
+401, 403 or 404 at the handshake: a wrong key or URL), which no retry mends: that raises
+:class:`FeedRefused`, and the daemon stops saying why.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidURI, WebSocketException
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 from websockets.uri import parse_uri
 
+from algotrading.errors import AlgotradingError
 from algotrading.log import get_logger
 from algotrading.messages import Quote
 from algotrading.timestamps import parse_utc
@@ -315,6 +318,13 @@ def _safe_url(url: str) -> str:
 
 # --- the shell ---------------------------------------------------------------------------------
 
+# Handshake answers that say the request itself is wrong (key, account, path): not retried.
+REFUSED_STATUS = frozenset({400, 401, 403, 404})
+
+
+class FeedRefused(AlgotradingError):
+    """The vendor refused the connection (a wrong key or URL): retrying cannot help."""
+
 
 class WebsocketFeed:
     """Quotes from a vendor's websocket, forever: reconnects (and re-subscribes) on any
@@ -401,6 +411,16 @@ class WebsocketFeed:
                         yield quote
                         if self._closed:
                             return
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in REFUSED_STATUS:
+                self.log.error("feed_refused", status=status)
+                raise FeedRefused(
+                    f"the vendor at {_safe_url(cfg.url)} refused the connection with HTTP "
+                    f"{status}: check the key and the URL (feed.websocket)"
+                ) from None
+            if not self._closed:
+                self.log.warning("feed_disconnected", error="InvalidStatus", status=status)
         except (OSError, TimeoutError, WebSocketException) as exc:
             if not self._closed:
                 self.log.warning("feed_disconnected", error=type(exc).__name__, detail=str(exc))

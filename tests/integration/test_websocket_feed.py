@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from structlog.testing import capture_logs
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from algotrading.adapters.websocket_feed import QuoteMapping, WebsocketFeed, WebsocketFeedConfig
+from algotrading.adapters.websocket_feed import (
+    FeedRefused,
+    QuoteMapping,
+    WebsocketFeed,
+    WebsocketFeedConfig,
+)
 from algotrading.messages import Quote
 
 
@@ -38,10 +44,21 @@ Handler = Callable[[ServerConnection, int], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def vendor(handler: Handler) -> AsyncIterator[str]:
+async def vendor(
+    handler: Handler, refuse: Callable[[int], int] | None = None
+) -> AsyncIterator[str]:
     """A vendor on 127.0.0.1 and a free port; ``handler`` gets each connection and its number
-    (1, 2, ...). The server sends no pings of its own: those seen are the feed's."""
+    (1, 2, ...). The server sends no pings of its own: those seen are the feed's. ``refuse``
+    gives, for each handshake by number, an HTTP status to answer it with instead (0: accept).
+    """
     count = 0
+    handshakes = 0
+
+    def process_request(connection: ServerConnection, request: Any) -> Any:
+        nonlocal handshakes
+        handshakes += 1
+        status = refuse(handshakes) if refuse is not None else 0
+        return connection.respond(HTTPStatus(status), "no\n") if status else None
 
     async def on_connect(ws: ServerConnection) -> None:
         nonlocal count
@@ -49,7 +66,14 @@ async def vendor(handler: Handler) -> AsyncIterator[str]:
         with contextlib.suppress(ConnectionClosed):
             await handler(ws, count)
 
-    async with serve(on_connect, "127.0.0.1", 0, ping_interval=None, close_timeout=0.5) as server:
+    async with serve(
+        on_connect,
+        "127.0.0.1",
+        0,
+        ping_interval=None,
+        close_timeout=0.5,
+        process_request=process_request,
+    ) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/quotes?apikey=k"
 
@@ -135,6 +159,38 @@ async def test_skips_garbage_and_resubscribes_after_an_abrupt_drop() -> None:
     assert seen == [SUBSCRIPTION, SUBSCRIPTION]
     assert (feed.connects, feed.reconnects) == (2, 1)
     assert (feed.received, feed.rejected, feed.ignored) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_a_refused_handshake_raises_and_is_not_retried(status: int) -> None:
+    """Regression: a wrong key (HTTP 401 at the handshake) was retried forever, the daemon up
+    and trading on no data; it now raises, and the daemon stops saying why."""
+
+    async def handler(ws: ServerConnection, n: int) -> None:
+        await ws.wait_closed()
+
+    async with asyncio.timeout(5), vendor(handler, refuse=lambda n: status) as url:
+        feed = WebsocketFeed(feed_config(url))
+        async with feed:
+            with pytest.raises(FeedRefused, match=f"HTTP {status}") as refused:
+                await collect(feed, 1)
+    assert feed.reconnects == 0
+    assert "apikey" not in str(refused.value)  # the key stays out of the message
+
+
+async def test_a_vendor_error_at_the_handshake_is_retried() -> None:
+    async def handler(ws: ServerConnection, n: int) -> None:
+        await subscribed(ws, [])
+        await ws.send(quote("EURUSD", "1.1", "1.1002"))
+        await ws.wait_closed()
+
+    refuse = lambda n: 503 if n < 3 else 0  # noqa: E731
+    async with asyncio.timeout(5), vendor(handler, refuse=refuse) as url:
+        feed = WebsocketFeed(feed_config(url))
+        async with feed:
+            got = await collect(feed, 1)
+    assert [q.bid for q in got] == [1.1]
+    assert feed.reconnects == 2
 
 
 async def test_silent_vendor_is_stale_and_reconnected() -> None:
