@@ -46,7 +46,7 @@ import msgspec
 if TYPE_CHECKING:
     from algotrading.models.registry import ModelRegistry
 
-from algotrading.errors import AlgotradingError, DataError
+from algotrading.errors import AlgotradingError
 from algotrading.log import get_logger
 from algotrading.messages import (
     AccountState,
@@ -62,6 +62,7 @@ from algotrading.messages import (
     decode_msgpack,
     encode_msgpack,
 )
+from algotrading.state.journal import decode_journal
 from algotrading.state.schema import migrate
 
 #: Order statuses. ``PENDING_SUBMIT`` is written ahead; the rest follow venue events.
@@ -477,7 +478,12 @@ class StateStore:
         if session_id is not None:
             sql += " AND session_id = ?"
             args += (session_id,)
-        return (msg for _, msg in self._decoded(self._query(sql + " ORDER BY seq", args)))
+        return (
+            msg
+            for _, msg in decode_journal(
+                str(self.path), iter(self._query(sql + " ORDER BY seq", args))
+            )
+        )
 
     def orders(self, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM orders"
@@ -551,26 +557,8 @@ class StateStore:
             return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def _recorded(self, rows: list[tuple[int, bytes]]) -> Iterator[tuple[int, Recorded]]:
-        for seq, msg in self._decoded(rows):
+        for seq, msg in decode_journal(str(self.path), iter(rows)):
             assert isinstance(msg, Recorded)
-            yield seq, msg
-
-    def _decoded(self, rows: list[tuple[int, bytes]]) -> Iterator[tuple[int, Message]]:
-        """Decode journal rows. A last record that cannot be decoded (damaged on disk) is
-        reported and left out, every record before it read; a damaged record with records
-        after it is an error naming it — recovery must not skip a step in the middle."""
-        for i, (seq, body) in enumerate(rows):
-            try:
-                msg = decode_msgpack(body)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                if i == len(rows) - 1:  # a damaged last record: the ones before stand
-                    get_logger("state").warning(
-                        "journal_tail_damaged", seq=seq, reason=str(exc), path=str(self.path)
-                    )
-                    return
-                raise DataError(
-                    str(self.path), f"journal record {seq} cannot be read ({exc})", seq
-                ) from None
             yield seq, msg
 
     def _require_session(self) -> str:
