@@ -96,17 +96,28 @@ async def warm_start(
         elif latest.session_id not in history:
             result.ignored_snapshot = f"session {latest.session_id} ran another configuration"
         else:
-            result.snapshot_set = latest.set_id
-            data_ns = latest.meta.get("data_ns") or {}
-            result.last_bar_ns = int(data_ns.get("strategy", 0))
-            result.last_market_ns = int(data_ns.get("bar_builder", 0))
-            for name, (seq, state) in latest.states.items():
-                actor = actors.get(name)
-                if isinstance(actor, Snapshottable):
-                    actor.restore_state(state)
-                    recorder.restored(name, latest.ts_event, state)
-                    recorder.last_input_seq[name] = floors[name] = seq
-                    result.restored.append(name)
+            try:
+                for name, (seq, state) in latest.states.items():
+                    actor = actors.get(name)
+                    if isinstance(actor, Snapshottable):
+                        actor.restore_state(state)
+                        recorder.restored(name, latest.ts_event, state)
+                        recorder.last_input_seq[name] = floors[name] = seq
+                        result.restored.append(name)
+            except Exception as exc:  # a snapshot only shortens recovery
+                # Taken by other code under the same version number, or damaged: start the
+                # actors afresh and warm them from the whole journal instead.
+                result.ignored_snapshot = f"cannot be restored: {type(exc).__name__}: {exc}"
+                result.restored.clear()
+                for name in actors:
+                    actors[name] = await runtime.supervisor.restart(name)
+                    recorder.restarted(name, latest.ts_event)
+                    recorder.last_input_seq[name] = floors[name] = 0
+            else:
+                result.snapshot_set = latest.set_id
+                data_ns = latest.meta.get("data_ns") or {}
+                result.last_bar_ns = int(data_ns.get("strategy", 0))
+                result.last_market_ns = int(data_ns.get("bar_builder", 0))
     for actor in actors.values():
         _discarding(actor)
     try:

@@ -16,6 +16,7 @@ inputs). ``warmup`` is the number of bars whose value is NaN — the rows a mode
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -91,3 +92,23 @@ def check_window(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+class RollingRange:
+    """The highest high and lowest low of the last ``window`` bars, this one included: the one
+    definition of a bar range that range features share."""
+
+    __slots__ = ("_highs", "_lows", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = check_window("window", window)
+        self._highs: deque[float] = deque(maxlen=self.window)
+        self._lows: deque[float] = deque(maxlen=self.window)
+
+    def update(self, high: float, low: float) -> tuple[float, float] | None:
+        """``(highest, lowest)`` once ``window`` bars are in, else None."""
+        self._highs.append(high)
+        self._lows.append(low)
+        if len(self._highs) < self.window:
+            return None
+        return max(self._highs), min(self._lows)

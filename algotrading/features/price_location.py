@@ -15,7 +15,13 @@ from collections import deque
 import numpy as np
 
 from algotrading.data.columns import BarColumns
-from algotrading.features.bar_feature import NAN, Floats, check_window, mean_and_population_std
+from algotrading.features.bar_feature import (
+    NAN,
+    Floats,
+    RollingRange,
+    check_window,
+    mean_and_population_std,
+)
 from algotrading.features.moving_average import RollingSma
 from algotrading.features.rolling_arrays import (
     after_warmup,
@@ -72,22 +78,20 @@ class RangePosition:
     (this one included): 0 at the low, 1 at the high, 0.5 when the range is zero. Warm-up:
     ``window - 1`` bars."""
 
-    __slots__ = ("_highs", "_lows", "warmup", "window")
+    __slots__ = ("_range", "warmup", "window")
 
     def __init__(self, window: int) -> None:
-        self.window = check_window("window", window)
-        self.warmup = self.window - 1
-        self._highs: deque[float] = deque(maxlen=self.window)
-        self._lows: deque[float] = deque(maxlen=self.window)
+        self._range = RollingRange(window)
+        self.window = window
+        self.warmup = window - 1
 
     def update(
         self, ts_open: int, open_: float, high: float, low: float, close: float, volume: float
     ) -> float:
-        self._highs.append(high)
-        self._lows.append(low)
-        if len(self._highs) < self.window:
+        extremes = self._range.update(high, low)
+        if extremes is None:
             return NAN
-        highest, lowest = max(self._highs), min(self._lows)
+        highest, lowest = extremes
         if highest == lowest:
             return 0.5
         return (close - lowest) / (highest - lowest)

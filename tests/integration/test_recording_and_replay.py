@@ -137,6 +137,45 @@ def test_a_restarted_daemon_warms_up_to_the_state_the_stopped_one_had(tmp_path, 
     assert ("warm" in steps) == (snapshot_every == 0)
 
 
+def test_a_snapshot_that_cannot_be_restored_is_set_aside_and_the_journal_warms_up(tmp_path):
+    """Regression: a snapshot this code could not unpickle (taken by other code under the same
+    version number, or damaged) made the daemon fail to start; a snapshot only shortens
+    recovery, so it is set aside and the actors are warmed from the whole journal."""
+    config = load_config(_conf(tmp_path, 0.5))
+    state = tmp_path / "state"
+    seen: dict[str, dict] = {}
+
+    async def first() -> None:
+        runtimes = []
+        await run_daemon(
+            config, state, duration_s=3.0, speed=40, on_started=lambda s, r: runtimes.append(r)
+        )
+        seen["stopped"] = _strategy_state(runtimes[0])
+
+    asyncio.run(first())
+    db = sqlite3.connect(state / DB_NAME)
+    with db:
+        db.execute(
+            "UPDATE actor_snapshots SET state = X'80055d942e00' WHERE actor = 'strategy' "
+            "AND set_id = (SELECT max(set_id) FROM snapshot_sets)"
+        )
+
+    def grab(session, runtime) -> None:
+        seen["warm"] = _strategy_state(runtime)
+
+    asyncio.run(run_daemon(config, state, duration_s=1.0, speed=40, on_started=grab))
+    assert seen["warm"] == seen["stopped"]
+    steps = [decode_msgpack(b).step for (b,) in db.execute(
+        "SELECT body FROM journal WHERE kind = 'Recorded' AND session_id = "
+        "(SELECT session_id FROM sessions ORDER BY started_ns DESC LIMIT 1)"
+    )]  # fmt: skip
+    assert "restart" in steps
+    assert "warm" in steps
+    replay = _cli("replay", "latest", "--state-dir", str(state), "--out", str(tmp_path / "r"))
+    assert replay.returncode == 0, replay.stdout + replay.stderr[-2000:]
+    assert json.loads((tmp_path / "r" / "replay.json").read_text())["identical"] is True
+
+
 def test_a_warm_start_from_a_snapshot_with_no_tail_knows_the_last_bar_and_data_time(tmp_path):
     """Regression: restored from the snapshot of a clean stop (no journal tail), the warm start
     reported no last bar, so a broker daemon skipped the backfill of the bars it missed."""
