@@ -53,7 +53,7 @@ from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import read_predictions
 from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
-from algotrading.risk.checks import RiskLimits, TradingSwitch
+from algotrading.risk.checks import LIMIT_NAMES, RiskLimits, TradingSwitch
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.graph import ActorSpec, Graph, Route
 from algotrading.runtime.supervision import RestartPolicy
@@ -248,18 +248,7 @@ def build_session(
     exchange = simulated_exchange(config, instruments)
     ledger = ledger if ledger is not None else Ledger()
     r = config.system.risk
-    limits = RiskLimits(
-        max_order_quantity=r.max_order_quantity,
-        max_position_quantity=r.max_position_quantity,
-        max_order_notional=r.max_order_notional,
-        max_gross_exposure=r.max_gross_exposure,
-        max_net_exposure=r.max_net_exposure,
-        max_currency_exposure=r.max_currency_exposure,
-        max_open_orders=r.max_open_orders,
-        max_orders_per_window=r.max_orders_per_window,
-        rate_window_seconds=r.rate_window_seconds,
-        price_collar=r.price_collar,
-    )
+    limits = RiskLimits(**{name: getattr(r, name) for name in LIMIT_NAMES})  # risk: section
     switch = TradingSwitch()
     breakers = BreakerSet.from_config(
         config.system.risk.breakers,

@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,19 @@ from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.messages import Bar, OrderIntent, Recorded, decode_msgpack
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import iso_utc
+
+
+def _daemon(
+    tmp_path: Path, conf: Path, state: Path, env: dict[str, str], *extra: str, log: str
+) -> subprocess.Popen:
+    """``algotrading run`` as its own process (so that it can be SIGKILLed), its output in
+    ``<log>.out`` / ``<log>.err``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
+         "--state-dir", str(state), *extra],
+        env=env, stdout=(tmp_path / f"{log}.out").open("w"),
+        stderr=(tmp_path / f"{log}.err").open("w"), text=True,
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -45,12 +59,7 @@ def test_kill_9_at_random_instants_loses_nothing_and_sends_nothing_twice(tmp_pat
     state = tmp_path / "state"
 
     def start(*extra: str, log: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
-             "--state-dir", str(state), *extra],
-            env=env, stdout=(tmp_path / f"{log}.out").open("w"),
-            stderr=(tmp_path / f"{log}.err").open("w"), text=True,
-        )  # fmt: skip
+        return _daemon(tmp_path, conf, state, env, *extra, log=log)
 
     for i in range(kills):
         proc = start(log=f"run{i}")
@@ -134,12 +143,7 @@ def test_after_kill_9_restarts_the_decisions_equal_an_uninterrupted_run(tmp_path
         state = tmp_path / "state"
 
         def start(*extra: str, log: str) -> subprocess.Popen:
-            return subprocess.Popen(
-                [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
-                 "--state-dir", str(state), *extra],
-                env=env, stdout=(tmp_path / f"{log}.out").open("w"),
-                stderr=(tmp_path / f"{log}.err").open("w"), text=True,
-            )  # fmt: skip
+            return _daemon(tmp_path, conf, state, env, *extra, log=log)
 
         for i in range(kills):
             proc = start(log=f"run{i}")
