@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -120,6 +121,63 @@ class SimExchange:
     @property
     def commission_paid(self) -> float:
         return self.paid["commission"]
+
+    # --- state as plain data (a restarted sim-exchange server resumes from it) ------------
+
+    def engine_state(self) -> dict[str, Any]:
+        """Balance, positions, working orders (brackets and trailing state included), known
+        ids and counters as plain data: :meth:`restore_engine` takes it back."""
+        return {
+            "balance": self.balance,
+            "mids": dict(self.mids),
+            "paid": dict(self.paid),
+            "traded_notional": self.traded_notional,
+            "known_ids": list(self._known_order),
+            "next_order": self._next_order,
+            "next_fill": self._next_fill,
+            "next_rollover": self._next_rollover,
+            "rollover_days": self._rollover_days,
+            "books": {
+                symbol: {
+                    "position": [book.position.quantity, book.position.avg_price],
+                    "last_price": book.last_price,
+                    "working": [_working_state(w) for w in book.working],
+                }
+                for symbol, book in self.books.items()
+            },
+        }
+
+    def restore_engine(self, state: dict[str, Any]) -> None:
+        """Put ``state`` (from :meth:`engine_state`) into this freshly built engine; an
+        instrument no longer configured is left out."""
+        self.balance = float(state["balance"])
+        self.mids.update(state["mids"])
+        self.paid.update(state["paid"])
+        self.traded_notional = float(state["traded_notional"])
+        self._known_order = deque(state["known_ids"])
+        self._known_ids = set(self._known_order)
+        self._next_order = int(state["next_order"])
+        self._next_fill = int(state["next_fill"])
+        self._next_rollover = int(state["next_rollover"])
+        self._rollover_days = int(state["rollover_days"])
+        for symbol, saved in state["books"].items():
+            book = self.books.get(symbol)
+            if book is None:
+                continue
+            quantity, avg_price = saved["position"]
+            book.position = PositionState(float(quantity), float(avg_price))
+            book.last_price = float(saved["last_price"])
+            book.working = [
+                Working(
+                    order=msgspec.convert(w["order"], Order),
+                    venue_id=w["venue_id"],
+                    arrival_ns=int(w["arrival_ns"]),
+                    oco=tuple(w["oco"]),
+                    triggered=bool(w["triggered"]),
+                    best=w["best"],
+                )
+                for w in saved["working"]
+            ]
 
     def describe(self) -> dict[str, object]:
         """The venue's set-up, as printed with backtest results."""
@@ -605,3 +663,14 @@ def _cancelled(working: Working, ts: int, reason: str) -> OrderCancelled:
         venue_order_id=working.venue_id,
         reason=reason,
     )
+
+
+def _working_state(w: Working) -> dict[str, Any]:
+    return {
+        "order": msgspec.to_builtins(w.order),
+        "venue_id": w.venue_id,
+        "arrival_ns": w.arrival_ns,
+        "oco": list(w.oco),
+        "triggered": w.triggered,
+        "best": w.best,
+    }

@@ -35,7 +35,6 @@ from algotrading.sim.server.faults import Faults
 from algotrading.sim.server.market import Market, Source, bar_file, bar_source, synthetic_source
 from algotrading.sim.server.order_requests import Outcome
 from algotrading.sim.server.settings import ServerSettings, default_account_id, user_id_of
-from algotrading.sim.server.snapshot import restore_engine
 from algotrading.sim.server.store import ServerStore
 from algotrading.sim.server.transactions import Transaction
 from algotrading.timestamps import parse_utc
@@ -149,7 +148,7 @@ class SimExchangeService:
     def _restore_accounts(self, store: ServerStore, now_ns: int) -> None:
         for saved in store.accounts():
             exchange = self._engine(saved.currency, saved.initial_balance)
-            restore_engine(exchange, saved.engine)
+            exchange.restore_engine(saved.engine)
             account = SimAccount(
                 saved.id,
                 exchange,

@@ -20,7 +20,6 @@ import msgspec
 
 from algotrading.sim.server.accounts import SimAccount, Totals
 from algotrading.sim.server.order_records import OrderRecord
-from algotrading.sim.server.snapshot import engine_state
 from algotrading.sim.server.trades import TradeRecord
 from algotrading.sim.server.transactions import Transaction
 
@@ -148,7 +147,7 @@ class ServerStore:
                     "INSERT OR REPLACE INTO trades VALUES (?, ?, ?)",
                     [(account.id, int(t.id), _encode(t)) for t in changes.trades],
                 )
-                state = {"engine": engine_state(account.exchange), "totals": account.totals}
+                state = {"engine": account.exchange.engine_state(), "totals": account.totals}
                 db.execute(
                     "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (

@@ -12,7 +12,6 @@ from algotrading.sim.costs import FinancingModel, FinancingRate
 from algotrading.sim.exchange import SimExchange
 from algotrading.sim.server import views
 from algotrading.sim.server.accounts import SimAccount
-from algotrading.sim.server.snapshot import engine_state, restore_engine
 from algotrading.sim.server.transactions import as_unix
 from algotrading.timestamps import parse_utc
 
@@ -554,8 +553,8 @@ def test_engine_state_round_trips():
     account = make_account()
     order(account, units="100", trailingStopLossOnFill={"distance": "0.00100"})
     order(account, 2, type="LIMIT", price="1.0")
-    state = engine_state(account.exchange)
+    state = account.exchange.engine_state()
     fresh = SimExchange(account.exchange.instruments)
-    restore_engine(fresh, state)
-    assert engine_state(fresh) == state
+    fresh.restore_engine(state)
+    assert fresh.engine_state() == state
     assert list(fresh.working_orders()) == working(account)
