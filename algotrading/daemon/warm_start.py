@@ -242,6 +242,11 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
     is tripped again if its figures say so (a day's loss past the limit stays past it); one
     that resets only by hand takes its trip from the alerts (an operator's reset is there).
     Returns what was restored, for the log."""
+    losses = breakers.consecutive_losses
+    equity = breakers.daily_loss is not None or breakers.max_drawdown is not None
+    kinds = ("AccountState",) * equity + ("Position",) * (losses is not None)
+    if not kinds:
+        return []  # no breaker keeps running figures: nothing to read
     last = store.last_of_kind("BreakerFigures")
     after, session, restored = 0, "", []
     if last is not None and isinstance(figures := last[2], BreakerFigures):
@@ -250,9 +255,8 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
         for breaker in breakers.all():
             if breaker.reset is Reset.MANUAL:
                 breaker.tripped = None
-    losses = breakers.consecutive_losses
     marks = 0
-    for _, session_id, msg in store.journal_of_kinds(("AccountState", "Position"), after):
+    for _, session_id, msg in store.journal_of_kinds(kinds, after):
         if session_id != session and losses is not None:
             losses.new_order_manager()  # each process's order manager counts from 0
         session = session_id
@@ -268,6 +272,6 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
             reason = f"{breaker.name} tripped before a restart: {breaker.tripped.reason}"
             breaker.tripped = Trip(breaker.name, breaker.action, reason)
             restored.append(f"breaker {breaker.name}")
-    if marks and (breakers.daily_loss or breakers.max_drawdown):
+    if marks:
         restored.append(f"{marks} equity marks replayed")
     return restored

@@ -184,3 +184,14 @@ def test_a_manual_breaker_reset_by_the_operator_is_not_tripped_again_by_old_figu
     assert restored.max_drawdown is not None
     assert restored.max_drawdown.tripped is None  # its trip comes from the alerts
     assert restored.max_drawdown._peak == 100_000.0
+
+
+def test_with_no_breaker_that_keeps_figures_the_journal_is_not_read():
+    """A start must stay quick: with no daily-loss, drawdown or streak breaker configured (the
+    defaults), the journal's equity marks are not scanned."""
+
+    class Unread:
+        def __getattr__(self, name: str):
+            raise AssertionError(f"the store was read: {name}")
+
+    assert restore_breaker_figures(Unread(), BreakerSet()) == []  # type: ignore[arg-type]
