@@ -49,20 +49,14 @@ if TYPE_CHECKING:
 from algotrading.errors import AlgotradingError
 from algotrading.log import get_logger
 from algotrading.messages import (
-    AccountState,
-    Fill,
     Message,
     Order,
-    OrderAccepted,
-    OrderCancelled,
-    OrderRejected,
-    OrderSubmitted,
-    Position,
     Recorded,
     decode_msgpack,
     encode_msgpack,
 )
 from algotrading.state.journal import decode_journal
+from algotrading.state.projections import APPLIED, apply
 from algotrading.state.schema import migrate
 
 #: Order statuses. ``PENDING_SUBMIT`` is written ahead; the rest follow venue events.
@@ -73,7 +67,6 @@ FINAL_STATUSES = ("FILLED", "REJECTED", "CANCELLED")
 #: is bounded by failing, since ``append`` never waits.
 DEFAULT_MAX_BACKLOG = 200_000
 
-_QTY_EPS = 1e-9
 # journal rows go in as multi-row INSERTs of up to _CHUNK rows (SQLite's limit on variables
 # permitting), each one statement step: the writer gives the GIL up, and waits to get it back
 # from a busy event loop, once per step
@@ -85,10 +78,6 @@ _ORDER_INSERT = (
     "order_type, quantity, limit_price, stop_price, time_in_force, status, filled_quantity, "
     "created_ns, updated_ns, body) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING_SUBMIT', 0, ?, ?, ?)"
-)
-# the messages that change more than the journal (see _apply)
-_APPLIED = frozenset(
-    {OrderSubmitted, OrderAccepted, OrderRejected, OrderCancelled, Fill, Position, AccountState}
 )
 # what a job's own statements may raise (an id used before, a value SQLite cannot store): it
 # goes back to the job's caller and the group goes on; anything else stops the writer
@@ -690,8 +679,8 @@ class StateStore:
                 count += 1
                 if isinstance(item, tuple):
                     rows += item[:_JOURNAL_FIELDS]
-                    if type(item[6]) in _APPLIED:
-                        _apply(conn, item[6], item[1])
+                    if type(item[6]) in APPLIED:
+                        apply(conn, item[6], item[1])
                 elif isinstance(item, _Job):
                     _run_job(conn, item)
                 if count >= limit:
@@ -760,107 +749,6 @@ def _run_job(conn: sqlite3.Connection, job: _Job) -> None:
         conn.execute("ROLLBACK TO job")
         job.error = exc
     conn.execute("RELEASE job")
-
-
-def _apply(conn: sqlite3.Connection, msg: Message, session: str) -> None:
-    """What ``msg`` changes besides the journal: order status, fills, positions, account."""
-    execute = conn.execute
-    match msg:
-        case OrderSubmitted():
-            execute(
-                "UPDATE orders SET status = 'SUBMITTED', updated_ns = ? "
-                "WHERE client_order_id = ? AND status = 'PENDING_SUBMIT'",
-                (msg.ts_event, msg.client_order_id),
-            )
-        case OrderAccepted():
-            execute(
-                "UPDATE orders SET venue_order_id = ?, updated_ns = ?, status = CASE "
-                "WHEN status IN ('PENDING_SUBMIT', 'SUBMITTED') THEN 'ACCEPTED' "
-                "ELSE status END WHERE client_order_id = ?",
-                (msg.venue_order_id, msg.ts_event, msg.client_order_id),
-            )
-        case OrderRejected():
-            execute(
-                "UPDATE orders SET status = 'REJECTED', reason = ?, updated_ns = ? "
-                "WHERE client_order_id = ?",
-                (f"{msg.code}: {msg.reason}", msg.ts_event, msg.client_order_id),
-            )
-        case OrderCancelled():
-            execute(
-                "UPDATE orders SET status = 'CANCELLED', reason = ?, updated_ns = ? "
-                "WHERE client_order_id = ? AND status NOT IN ('FILLED', 'REJECTED')",
-                (msg.reason, msg.ts_event, msg.client_order_id),
-            )
-        case Fill():
-            _apply_fill(conn, msg)
-        case Position():
-            execute(
-                "INSERT INTO positions (instrument, quantity, avg_price, realized_pnl, "
-                "ts_event) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instrument) DO UPDATE SET "
-                "quantity = excluded.quantity, avg_price = excluded.avg_price, "
-                "realized_pnl = excluded.realized_pnl, "
-                "ts_event = excluded.ts_event",
-                (msg.instrument, msg.quantity, msg.avg_price, msg.realized_pnl, msg.ts_event),
-            )
-        case AccountState():
-            execute(
-                "INSERT INTO account_snapshots (session_id, ts_event, currency, balance, "
-                "equity, margin_used, commission_paid) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session,
-                    msg.ts_event,
-                    msg.currency,
-                    msg.balance,
-                    msg.equity,
-                    msg.margin_used,
-                    msg.commission_paid,
-                ),
-            )
-        case _:
-            pass
-
-
-def _apply_fill(conn: sqlite3.Connection, fill: Fill) -> None:
-    inserted = conn.execute(
-        "INSERT OR IGNORE INTO fills (fill_id, client_order_id, venue_order_id, instrument, "
-        "side, quantity, price, commission, currency, ts_event) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            fill.fill_id,
-            fill.client_order_id,
-            fill.venue_order_id,
-            fill.instrument,
-            str(fill.side),
-            fill.quantity,
-            fill.price,
-            fill.commission,
-            fill.currency,
-            fill.ts_event,
-        ),
-    ).rowcount
-    if not inserted:
-        return  # a fill seen twice (a venue resends) counts once
-    conn.execute(
-        "UPDATE orders SET "
-        "avg_fill_price = (coalesce(avg_fill_price, 0) * filled_quantity + ? * ?) "
-        "  / (filled_quantity + ?), "
-        "filled_quantity = filled_quantity + ?, "
-        "venue_order_id = coalesce(venue_order_id, ?), updated_ns = ?, "
-        "status = CASE WHEN filled_quantity + ? >= quantity - ? "
-        "  THEN 'FILLED' ELSE 'PARTIALLY_FILLED' END "
-        "WHERE client_order_id = ?",
-        (
-            fill.price,
-            fill.quantity,
-            fill.quantity,
-            fill.quantity,
-            fill.venue_order_id,
-            fill.ts_event,
-            fill.quantity,
-            _QTY_EPS,
-            fill.client_order_id,
-        ),
-    )
 
 
 def _acquire_lock(path: Path) -> IO[str]:
