@@ -194,10 +194,18 @@ def _status(r: dict[str, Any], c: Console) -> None:
         positions.add_row(symbol, f"{quantity:+,g}")
     c.print(positions)
     if r["breakers"]:
-        breakers = Table("breaker", "state", "action", "reset", "reason", title="breakers")
+        breakers = Table(
+            "breaker", "state", "action", "reset", "figures", "reason", title="breakers"
+        )
         for b in r["breakers"]:
             state = "[red]TRIPPED[/]" if b["tripped"] else "ok"
-            breakers.add_row(b["name"], state, b["action"], b["reset"], escape(b["reason"]))
+            figures = ", ".join(
+                f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in b.get("figures", {}).items()
+            )
+            breakers.add_row(
+                b["name"], state, b["action"], b["reset"], figures, escape(b["reason"])
+            )
         c.print(breakers)
     if r["schedules"]:
         schedules = Table("job", "next run", title="schedules")

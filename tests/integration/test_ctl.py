@@ -190,6 +190,30 @@ async def test_read_commands_show_the_running_daemon(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_status_shows_the_breakers_running_figures(tmp_path):
+    breakers = (
+        "risk:\n  breakers:\n"
+        "    daily_loss: {limit: 1000000, action: halt, reset: auto}\n"
+        "    max_drawdown: {limit: 0.9, action: halt, reset: manual}\n"
+        "    consecutive_losses: {limit: 1000, action: reduce, reset: auto}\n"
+    )
+    async with paper_daemon(tmp_path, FAST + breakers) as daemon:
+        now = await wait_for_status(
+            daemon, lambda s: any(b["figures"].get("peak") for b in s["breakers"])
+        )
+        shown = {b["name"]: b for b in now["breakers"]}
+        assert set(shown) == {"daily_loss", "max_drawdown", "consecutive_losses"}
+        assert shown["daily_loss"]["figures"]["start_equity"] > 0
+        assert shown["max_drawdown"]["figures"]["peak"] >= 100_000.0 - 1_000
+        assert shown["consecutive_losses"]["figures"]["streak"] >= 0
+        assert not any(b["tripped"] for b in shown.values())
+        code, out, _ = await ctl(daemon, "status")
+        assert code == 0
+        assert "start_equity" in out
+        assert "peak" in out
+
+
+@pytest.mark.asyncio
 async def test_pause_resume_halt_and_reset(tmp_path):
     async with paper_daemon(tmp_path) as daemon:
         code, out, _ = await ctl(daemon, "pause", "lunch", "break")

@@ -130,6 +130,8 @@ def feed(ctx: DaemonContext) -> dict[str, Any]:
 
 
 def breakers(ctx: DaemonContext) -> list[dict[str, Any]]:
+    """Each configured breaker: its state and, for those that keep any, the running figures
+    it decides from (the day's starting equity, the equity peak, the losing streak)."""
     return [
         {
             "name": b.name,
@@ -137,9 +139,14 @@ def breakers(ctx: DaemonContext) -> list[dict[str, Any]]:
             "reason": b.tripped.reason if b.tripped is not None else "",
             "action": str(b.action),
             "reset": str(b.reset),
+            "figures": {k: v for k, v in b.figures().items() if k in _SHOWN_FIGURES},
         }
         for b in ctx.session.breakers.all()
     ]
+
+
+# what an operator reads in a breaker's figures (not its day key or per-instrument baseline)
+_SHOWN_FIGURES = ("start_equity", "peak", "streak")
 
 
 def positions(ctx: DaemonContext) -> dict[str, Any]:
