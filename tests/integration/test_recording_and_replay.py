@@ -102,18 +102,22 @@ def _strategy_state(runtime) -> dict:
     }
 
 
+def _run_and_stop(config, state: Path) -> dict:
+    """Run a paper daemon for 3 s and stop it; the strategy state it stopped with."""
+    runtimes = []
+    asyncio.run(
+        run_daemon(
+            config, state, duration_s=3.0, speed=40, on_started=lambda s, r: runtimes.append(r)
+        )
+    )
+    return _strategy_state(runtimes[0])
+
+
 @pytest.mark.parametrize("snapshot_every", [0.0, 0.5], ids=["journal-only", "snapshot+tail"])
 def test_a_restarted_daemon_warms_up_to_the_state_the_stopped_one_had(tmp_path, snapshot_every):
     config = load_config(_conf(tmp_path, snapshot_every))
     state = tmp_path / "state"
-    seen: dict[str, dict] = {}
-
-    async def first() -> None:
-        runtimes = []
-        await run_daemon(
-            config, state, duration_s=3.0, speed=40, on_started=lambda s, r: runtimes.append(r)
-        )
-        seen["stopped"] = _strategy_state(runtimes[0])
+    seen = {"stopped": _run_and_stop(config, state)}
 
     async def second() -> None:
         def grab(session, runtime) -> None:  # after the warm start, before any new input
@@ -121,7 +125,6 @@ def test_a_restarted_daemon_warms_up_to_the_state_the_stopped_one_had(tmp_path, 
 
         await run_daemon(config, state, duration_s=1.0, speed=40, on_started=grab)
 
-    asyncio.run(first())
     asyncio.run(second())
     assert seen["stopped"]
     assert seen["warm"] == seen["stopped"]
@@ -143,16 +146,7 @@ def test_a_snapshot_that_cannot_be_restored_is_set_aside_and_the_journal_warms_u
     recovery, so it is set aside and the actors are warmed from the whole journal."""
     config = load_config(_conf(tmp_path, 0.5))
     state = tmp_path / "state"
-    seen: dict[str, dict] = {}
-
-    async def first() -> None:
-        runtimes = []
-        await run_daemon(
-            config, state, duration_s=3.0, speed=40, on_started=lambda s, r: runtimes.append(r)
-        )
-        seen["stopped"] = _strategy_state(runtimes[0])
-
-    asyncio.run(first())
+    seen = {"stopped": _run_and_stop(config, state)}
     db = sqlite3.connect(state / DB_NAME)
     with db:
         db.execute(
