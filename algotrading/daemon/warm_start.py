@@ -239,8 +239,9 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
     :class:`BreakerFigures` journaled, then every equity mark and position journaled after it,
     replayed through the breakers (a session's figures are journaled every
     ``state.snapshot_every_seconds``, so the replay is short). A breaker that resets by itself
-    is tripped again if its figures say so (a day's loss past the limit stays past it); one
-    that resets only by hand takes its trip from the alerts (an operator's reset is there).
+    is tripped again if its figures say so (a day's loss past the limit stays past it), unless
+    an operator's ``reset`` journaled after them undid it; one that resets only by hand takes
+    its trip from the alerts (an operator's reset is there).
     Returns what was restored, for the log."""
     losses = breakers.consecutive_losses
     equity = breakers.daily_loss is not None or breakers.max_drawdown is not None
@@ -256,7 +257,7 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
             if breaker.reset is Reset.MANUAL:
                 breaker.tripped = None
     marks = 0
-    for _, session_id, msg in store.journal_of_kinds(kinds, after):
+    for _, session_id, msg in store.journal_of_kinds((*kinds, "Command"), after):
         if session_id != session and losses is not None:
             losses.new_order_manager()  # each process's order manager counts from 0
         session = session_id
@@ -265,6 +266,8 @@ def restore_breaker_figures(store: StateStore, breakers: BreakerSet) -> list[str
             marks += 1
         elif isinstance(msg, Position) and losses is not None:
             losses.on_position(msg.ts_event, msg.instrument, msg.realized_pnl)
+        elif isinstance(msg, Command) and msg.name == "reset":  # an operator's, in its place
+            breakers.operator_reset(msg.args.get("breaker", ""))
     if losses is not None:
         losses.new_order_manager()  # and so does this one's
     for breaker in breakers.all():

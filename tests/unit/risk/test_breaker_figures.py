@@ -10,7 +10,7 @@ import pytest
 
 from algotrading.actors.risk import RiskActor
 from algotrading.daemon.warm_start import restore_breaker_figures, restore_risk_state
-from algotrading.messages import AccountState, BreakerFigures, Position, TradingState
+from algotrading.messages import AccountState, BreakerFigures, Command, Position, TradingState
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.breakers import (
     ConsecutiveLosses,
@@ -195,3 +195,22 @@ def test_with_no_breaker_that_keeps_figures_the_journal_is_not_read():
             raise AssertionError(f"the store was read: {name}")
 
     assert restore_breaker_figures(Unread(), BreakerSet()) == []  # type: ignore[arg-type]
+
+
+def test_an_operator_reset_after_the_figures_is_kept(store: StateStore):
+    live = breakers()
+    losses = live.consecutive_losses
+    assert losses is not None
+    for i, realized in enumerate((-1.0, -2.0, -3.0)):  # three losing trades: tripped
+        losses.on_position(MON + i * S, "EUR_USD", realized)
+        store.append(position(MON + i * S, realized))
+    assert losses.tripped is not None
+    store.append(BreakerFigures(ts_event=MON + 3 * S, figures=live.figures()))
+    store.append(
+        Command(ts_event=MON + 4 * S, name="reset", args={"breaker": "consecutive_losses"})
+    )
+    restored = breakers()
+    restore_breaker_figures(store, restored)
+    assert restored.consecutive_losses is not None
+    assert restored.consecutive_losses.tripped is None
+    assert restored.consecutive_losses._streak == 3  # the next loss trips it again, as live
