@@ -382,23 +382,8 @@ def _stored_history(
 ) -> tuple[Iterator[Bar | Quote], str, int, int | None]:
     """Bars (or quotes) of one series of the history store, streamed."""
     from algotrading.data import parquet_store as store
-    from algotrading.errors import DataError
 
-    series = [s for s in store.available(root) if symbol is None or s.instrument == symbol]
-    bars = [s for s in series if s.kind == "bars"]
-    if interval_ns is not None and bars:
-        bars = [s for s in bars if s.interval_ns == interval_ns] or bars
-    chosen = bars[0] if len(bars) == 1 else None
-    if chosen is None and not bars:
-        quotes = [s for s in series if s.kind == "quotes"]
-        chosen = quotes[0] if len(quotes) == 1 else None
-    if chosen is None:
-        found = ", ".join(f"{s.kind} {s.instrument} {s.interval_ns or ''}" for s in series)
-        raise DataError(
-            str(root),
-            "choose one series with --instrument / --interval; the store holds: "
-            + (found or "nothing"),
-        )
+    chosen = store.choose_series(root, symbol, interval_ns)
     if chosen.kind == "bars":
         assert chosen.interval_ns is not None
         events: Iterator[Bar | Quote] = store.iter_bars(

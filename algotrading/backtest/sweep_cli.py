@@ -68,11 +68,17 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run N combinations drawn at random without replacement (default: all)",
     )
     sweep.add_argument("--seed", type=int, default=0, help="seed of the --trials draw (default: 0)")
-    sweep.add_argument("--data", metavar="FILE", help="CSV of OHLCV bars (default: synthetic)")
+    sweep.add_argument(
+        "--data",
+        metavar="PATH",
+        help="CSV of OHLCV bars, or a history store directory (algotrading data convert); "
+        "default: synthetic",
+    )
     sweep.add_argument(
         "--instrument",
         metavar="SYMBOL",
-        help="instrument of the data, e.g. EUR_USD (default: from the file name)",
+        help="instrument of the data, e.g. EUR_USD (default: from the file name, or the "
+        "store's one series)",
     )
     sweep.add_argument("--config", metavar="DIR", help="configuration directory")
     sweep.add_argument("--out", metavar="DIR", required=True, help="output directory")

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from algotrading.errors import ConfigError
+from algotrading.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: numpy and the rest later
     import numpy as np
@@ -109,16 +109,15 @@ def load_config_cached(config_dir: str | None) -> Config:
 
 
 def load_history(data: str | None, instrument: str | None, config: Config) -> History:
-    """The bars of the CSV file ``data``, or the synthetic default history of ``instrument``
-    (EUR_USD when None); the instrument must be built in or specified in market.yaml."""
+    """The bars of ``data`` (a CSV file, or a history store directory), or the synthetic
+    default history of ``instrument`` (EUR_USD when None); the instrument must be built in or
+    specified in market.yaml."""
     seed = config.system.feed.seed
     key = (data, instrument, seed if data is None else 0, config.source)
     if key in _HISTORIES:
         return _HISTORIES[key]
     if data is not None:
-        from algotrading.adapters.csv_bars import read_bars
-
-        frame = read_bars(data, instrument=instrument)
+        frame = _read_data(data, instrument)
         _check_instrument(frame.instrument, config)
         history = History(frame.instrument, frame.interval_ns, data, frame.ts_open, frame=frame)
     else:
@@ -134,6 +133,27 @@ def load_history(data: str | None, instrument: str | None, config: Config) -> Hi
         history = History(symbol, interval, source, ts_open, synthetic=bars)
     _HISTORIES[key] = history
     return history
+
+
+def _read_data(data: str, instrument: str | None) -> BarColumns:
+    """A CSV file's bars, or one bar series of a history store (``algotrading data convert``),
+    whole: a sweep's jobs cut their windows from it."""
+    from pathlib import Path
+
+    if not Path(data).is_dir():
+        from algotrading.adapters.csv_bars import read_bars
+
+        return read_bars(data, instrument=instrument)
+    from algotrading.data import parquet_store as store
+
+    chosen = store.choose_series(data, instrument)
+    if chosen.kind != "bars" or chosen.interval_ns is None:
+        raise DataError(
+            data,
+            f"a sweep runs on bars and the store has only quotes of {chosen.instrument}: "
+            "convert bars of it first (algotrading data convert)",
+        )
+    return store.read_bar_columns(data, chosen.instrument, chosen.interval_ns)
 
 
 def _check_instrument(symbol: str, config: Config) -> None:

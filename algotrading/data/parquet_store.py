@@ -642,6 +642,46 @@ def available(root: str | Path) -> list[StoredSeries]:
     return result
 
 
+def choose_series(
+    root: str | Path, instrument: str | None = None, interval_ns: int | None = None
+) -> StoredSeries:
+    """The one series a command should read: bars of ``instrument`` (any, when None) at
+    ``interval_ns`` (any, when None, or when none is stored at it), else the instrument's
+    quotes when it has no bars. DataError listing what is stored when that is not one series."""
+    series = [s for s in available(root) if instrument is None or s.instrument == instrument]
+    bars = [s for s in series if s.kind == "bars"]
+    if interval_ns is not None and bars:
+        bars = [s for s in bars if s.interval_ns == interval_ns] or bars
+    if len(bars) == 1:
+        return bars[0]
+    quotes = [s for s in series if s.kind == "quotes"]
+    if not bars and len(quotes) == 1:
+        return quotes[0]
+    found = ", ".join(f"{s.kind} {s.instrument} {s.interval_ns or ''}".rstrip() for s in series)
+    raise DataError(
+        str(root),
+        "choose one series with --instrument / --interval; the store holds: "
+        + (found or "nothing"),
+    )
+
+
+def read_bar_columns(
+    root: str | Path,
+    instrument: str,
+    interval_ns: int,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> BarColumns:
+    """A stored bar series whole, as columns in memory (a sweep or a training reads arrays;
+    a backtest streams with :func:`iter_bars` instead)."""
+    chunks = list(iter_bar_chunks(root, instrument, interval_ns, start_ns, end_ns))
+    names = ("ts_open", "open", "high", "low", "close", "volume")
+    if not chunks:
+        raise DataError(str(root), f"no {instrument} bars in the range asked for")
+    joined = {n: np.concatenate([getattr(c, n) for c in chunks]) for n in names}
+    return BarColumns(instrument=chunks[0].instrument, interval_ns=interval_ns, **joined)
+
+
 def _time_range(path: Path) -> tuple[int, int, int]:
     meta = pq.read_metadata(path)
     stats = [meta.row_group(i).column(0).statistics for i in range(meta.num_row_groups)]

@@ -70,6 +70,35 @@ def test_process_pool_writes_the_same_bytes(serial_outputs, tmp_path: Path):
     assert outputs(tmp_path, "results.csv", "sweep.json") == expected
 
 
+def test_a_history_store_sweeps_like_the_csv_it_was_made_from(serial_outputs, tmp_path: Path):
+    """Regression: the README's ``sweep --data store/`` failed ("cannot read the file: Is a
+    directory"); a store's bar series is read whole, and ranks exactly as its CSV does."""
+    from algotrading.data.convert import convert_csv
+
+    csv, expected = serial_outputs
+    store = tmp_path / "store"
+    convert_csv(csv, store)
+    out = tmp_path / "out"
+    assert sweep(*GRID, "--data", str(store), "--out", str(out), "--serial") == 0
+    assert (out / "results.csv").read_bytes() == expected["results.csv"]
+    assert json.loads((out / "sweep.json").read_text())["instrument"] == "EUR_USD"
+
+
+def test_a_store_of_several_series_asks_which(serial_outputs, tmp_path: Path):
+    from algotrading.data.convert import convert_csv
+    from algotrading.errors import DataError
+
+    csv, _ = serial_outputs
+    store = tmp_path / "store"
+    convert_csv(csv, store)
+    convert_csv(csv, store, instrument="GBP_USD")
+    with pytest.raises(DataError, match="choose one series with --instrument") as asked:
+        sweep(*GRID, "--data", str(store), "--out", str(tmp_path / "o"), "--serial")
+    assert "GBP_USD" in str(asked.value)
+    argv = [*GRID, "--data", str(store), "--instrument", "GBP_USD", "--serial"]
+    assert sweep(*argv, "--out", str(tmp_path / "g")) == 0
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
