@@ -2,7 +2,12 @@
 right side: a probability above 0.5 for an up move, or a predicted return of the realised
 return's sign) and ``ic``, the information coefficient: the Spearman rank correlation of the
 prediction and the realised forward return. With no edge, the hit rate is within noise of 0.5
-(about ``0.5 / sqrt(n)``) and the IC within noise of 0 (about ``1 / sqrt(n)``)."""
+(about ``0.5 / sqrt(n)``) and the IC within noise of 0 (about ``1 / sqrt(n)``).
+
+The hit rate counts only the predictions whose realised move was not zero: a bar that did not
+move has no side to be right about. Counted, such bars bias the figure with no edge at all — a
+sign label calls them "not up", so a model that always says "down" would score the share of
+flat bars above 0.5 (short bars of prices quoted to a tenth of a pip are often flat)."""
 
 from __future__ import annotations
 
@@ -31,5 +36,10 @@ def evaluate(predictions: Floats, labels: Floats, forward: Floats, task: str) ->
     n = int(ok.sum())
     if n == 0:
         return {"n": 0, "hit_rate": math.nan, "ic": math.nan}
-    hits = (p > 0.5) == (y > 0.5) if task == "classification" else np.sign(p) == np.sign(r)
-    return {"n": n, "hit_rate": float(np.mean(hits)), "ic": spearman(p, r)}
+    moved = r != 0.0
+    if task == "classification":
+        hits = (p[moved] > 0.5) == (y[moved] > 0.5)
+    else:
+        hits = np.sign(p[moved]) == np.sign(r[moved])
+    hit_rate = float(np.mean(hits)) if len(hits) else math.nan
+    return {"n": n, "hit_rate": hit_rate, "ic": spearman(p, r)}

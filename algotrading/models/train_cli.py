@@ -20,8 +20,9 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="DIR", help="configuration directory")
     p.add_argument(
         "--data",
-        metavar="FILE",
-        help="CSV of OHLCV bars (default: the synthetic history of --instrument)",
+        metavar="PATH",
+        help="CSV of OHLCV bars, or a history store directory (algotrading data convert); "
+        "default: the synthetic history of --instrument",
     )
     p.add_argument(
         "--instrument", metavar="SYMBOL", help="instrument of the data (default: from the name)"
