@@ -3,8 +3,13 @@ command group that does it from the command line.
 
 Bars are read whole (a year of minute bars is small) and written month by month; quotes are
 streamed chunk by chunk into one partition per month, so a file of any size converts in flat
-memory. Converting again replaces the months the file covers; a bad row anywhere leaves the store
-as it was.
+memory. A bad row anywhere leaves the store as it was.
+
+Converting into a store that already holds some of the file's months loses nothing stored: bars
+are merged into those months (where the file and the store have a bar at the same time, the
+file's is kept), and quotes are added after what each month holds (a day's ticks after the days
+before), refused if they do not all come after it. ``replace=True`` (``--replace``) replaces the
+months the file covers instead.
 """
 
 from __future__ import annotations
@@ -40,14 +45,18 @@ def convert_csv(
     instrument: str | None = None,
     interval_ns: int | None = None,
     chunk_rows: int = 1_000_000,
+    replace: bool = False,
 ) -> ConvertSummary:
     """Store a CSV file of bars (any layout ``csv_bars`` reads; the interval defaults to the most
     common gap) or of quotes (Dukascopy, TrueFX or generic ticks, read ``chunk_rows`` at a time)
-    under ``root``."""
+    under ``root``: merged into (bars) or added after (quotes) the months stored, or replacing
+    them (``replace``)."""
     if kind == "bars":
         frame = read_bars(csv_path, instrument, interval_ns)
         columns = (frame.ts_open, frame.open, frame.high, frame.low, frame.close, frame.volume)
-        partitions = write_bars(root, frame.instrument, frame.interval_ns, *columns)
+        partitions = write_bars(
+            root, frame.instrument, frame.interval_ns, *columns, merge=not replace
+        )
         return ConvertSummary(frame.instrument, kind, frame.interval_ns, len(frame), partitions)
     if kind != "quotes":
         raise ValueError(f"kind must be 'bars' or 'quotes', got {kind!r}")
@@ -56,7 +65,7 @@ def convert_csv(
     writer: QuoteWriter | None = None
     try:
         for chunk in iter_quote_chunks_csv(csv_path, instrument, chunk_rows):
-            writer = writer or QuoteWriter(root, chunk.instrument)
+            writer = writer or QuoteWriter(root, chunk.instrument, append=not replace)
             writer.write(chunk.ts, chunk.bid, chunk.ask, chunk.bid_size, chunk.ask_size)
     except BaseException:
         if writer is not None:
@@ -96,8 +105,10 @@ def add_data_commands(
         "convert",
         help="convert a CSV file of bars or quotes into the store",
         description="Convert a CSV file of OHLCV bars (broker and vendor exports) or of bid/ask "
-        "ticks (Dukascopy, TrueFX, time,bid,ask) into the store under ROOT. Months the file "
-        "covers replace those stored.",
+        "ticks (Dukascopy, TrueFX, time,bid,ask) into the store under ROOT. Nothing stored is "
+        "lost: bars are merged into the months stored (the file's bar wins at a time both "
+        "have), quotes added after what each month holds (refused if they are not after it); "
+        "--replace replaces the months the file covers instead.",
     )
     convert.add_argument("--csv", metavar="FILE", required=True, help="the CSV file")
     convert.add_argument("--out", metavar="ROOT", required=True, help="the store's directory")
@@ -114,6 +125,11 @@ def add_data_commands(
         metavar="SECONDS",
         type=_seconds,
         help="bar interval (default: the most common gap between bars)",
+    )
+    convert.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the months the file covers instead of merging into them or adding to them",
     )
     listing = actions.add_parser(
         "list", help="list the series in a store", description="List what a store holds."
@@ -135,6 +151,7 @@ def run_data_command(args: argparse.Namespace) -> int:
             kind=args.kind,
             instrument=args.instrument,
             interval_ns=args.interval,
+            replace=args.replace,
         )
         print(_summary_line(summary, args.csv, args.out, time.perf_counter() - started))
         return 0

@@ -17,8 +17,11 @@ never half of one (a leftover ``.part-*.tmp`` is ignored and may be deleted). Th
 write happen together at its end, after every row was checked and written. Writing a month
 that is already stored replaces that month whole; months the new rows do not touch are kept.
 With ``merge=True`` the new rows are merged into it instead: stored rows at a time the new rows
-have are dropped, the new rows kept. Readers take a month's ``part-N.parquet`` files in N order;
-this module writes ``part-0`` only and removes other parts when it replaces a month.
+have are dropped, the new rows kept. Quotes, streamed in flat memory, can instead be *added*
+after what a month holds (``QuoteWriter(append=True)``: a day's ticks after the days before):
+they go to the month's next ``part-N.parquet``, and rows that do not all come after the stored
+ones are refused, so nothing stored is lost either way. Readers take a month's
+``part-N.parquet`` files in N order; a month that is replaced becomes ``part-0`` alone.
 """
 
 from __future__ import annotations
@@ -241,6 +244,11 @@ def _parts(directory: Path) -> list[Path]:
     return [path for _, path in sorted(numbered)]
 
 
+def _part_index(path: Path) -> int:
+    """N of a ``part-N.parquet`` that :func:`_parts` listed."""
+    return int(path.name.removeprefix("part-").removesuffix(".parquet"))
+
+
 def _stored_series(root: Path) -> list[tuple[str, str, int | None, Path]]:
     found: list[tuple[str, str, int | None, Path]] = []
     for series in root.glob("kind=bars/instrument=*/interval=*"):
@@ -284,11 +292,13 @@ class _PartitionFile:
     """One month's partition being written: rows go, in whole row groups, to a hidden temporary
     file, which becomes ``part-0.parquet`` only on :meth:`commit`."""
 
-    def __init__(self, directory: Path, schema: pa.Schema) -> None:
+    def __init__(self, directory: Path, schema: pa.Schema, index: int = 0) -> None:
+        """``index`` 0 replaces the month on commit; a higher one adds a part after it."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        self.index = index
         self._schema = schema
-        self._temp = directory / f".part-0.{uuid.uuid4().hex}.tmp"
+        self._temp = directory / f".part-{index}.{uuid.uuid4().hex}.tmp"
         self._writer = pq.ParquetWriter(self._temp, schema, compression="zstd")
         self._pending: list[Columns] = []  # fewer than ROW_GROUP_ROWS rows, owned (copied)
         self._rows = 0
@@ -327,16 +337,17 @@ class _PartitionFile:
             self._finished = True
 
     def commit(self) -> Path:
-        path = self.directory / "part-0.parquet"
+        path = self.directory / f"part-{self.index}.parquet"
         try:
             self.finish()
             os.replace(self._temp, path)
         except BaseException:
             self.abort()
             raise
-        for other in _parts(self.directory):
-            if other != path:
-                other.unlink()
+        if self.index == 0:  # the month replaced whole
+            for other in _parts(self.directory):
+                if other != path:
+                    other.unlink()
         _fsync(self.directory)
         return path
 
@@ -350,8 +361,17 @@ class _SeriesWriter:
     open at a time. No partition changes until :meth:`close`, which renames them all into place
     (so a bad row anywhere, found by the check or by the caller, leaves the store as it was)."""
 
-    def __init__(self, series: Path, schema: pa.Schema, check: Callable[..., Problem | None]):
+    def __init__(
+        self,
+        series: Path,
+        schema: pa.Schema,
+        check: Callable[..., Problem | None],
+        append: bool = False,
+    ):
+        """``append``: add each month's rows after those it holds, as its next part, and refuse
+        rows that are not all after them; else a month written replaces the stored one."""
         self._series, self._schema, self._check = series, schema, check
+        self._append = append
         self._files: list[_PartitionFile] = []  # the last is the month being written
         self._month: int | None = None
         self._last_ts: int | None = None
@@ -366,11 +386,29 @@ class _SeriesWriter:
             if month != self._month:
                 if self._files:
                     self._files[-1].finish()
-                self._files.append(_PartitionFile(_month_dir(self._series, month), self._schema))
+                directory = _month_dir(self._series, month)
+                index = self._next_part(directory, int(columns[0][start])) if self._append else 0
+                self._files.append(_PartitionFile(directory, self._schema, index))
                 self._month = month
             self._files[-1].write([c[start:stop] for c in columns])
         self._last_ts = int(columns[0][-1])
         self._rows += len(columns[0])
+
+    def _next_part(self, directory: Path, first_ts: int) -> int:
+        """The index of the part that adds rows from ``first_ts`` on to a stored month (0 when
+        it holds none); DataError when they would not all come after the stored ones."""
+        parts = _parts(directory) if directory.is_dir() else []
+        if not parts:
+            return 0
+        last = max((high for _, high, count in map(_time_range, parts) if count), default=None)
+        if last is not None and first_ts <= last:
+            raise DataError(
+                str(directory),
+                f"this month already holds rows up to {iso_utc(last)} and the new ones start at "
+                f"{iso_utc(first_ts)}: rows can only be added after it (or the months the file "
+                "covers replaced: --replace)",
+            )
+        return _part_index(parts[-1]) + 1
 
     def close(self) -> list[Path]:
         """Put every month in place, in time order; the partitions written."""
@@ -396,10 +434,15 @@ class QuoteWriter:
     written replace those stored only on :meth:`close`, all together; leaving the ``with`` block
     on an exception, or :meth:`abort`, leaves the store as it was."""
 
-    def __init__(self, root: str | Path, instrument: str) -> None:
+    def __init__(self, root: str | Path, instrument: str, *, append: bool = False) -> None:
+        """``append``: add the quotes after those each month holds (a month's next part), and
+        refuse any that are not after them; else the months written replace those stored."""
         self.instrument = _instrument(instrument)
         self._writer = _SeriesWriter(
-            series_dir(root, "quotes", self.instrument, None), QUOTE_SCHEMA, quote_problem
+            series_dir(root, "quotes", self.instrument, None),
+            QUOTE_SCHEMA,
+            quote_problem,
+            append=append,
         )
         self.rows = 0
 

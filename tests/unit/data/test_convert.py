@@ -86,11 +86,59 @@ def test_quotes_stream_into_one_partition_per_month_whatever_the_chunks(tmp_path
         assert got.tolist() == np.concatenate([getattr(c, name) for c in parsed]).tolist()
 
 
-def test_converting_again_replaces_the_months_covered(tmp_path: Path) -> None:
+def test_converting_again_with_replace_replaces_the_months_covered(tmp_path: Path) -> None:
     root = tmp_path / "store"
     convert_csv(quote_csv(tmp_path, 100, step_ms=1000), root, kind="quotes")
-    convert_csv(quote_csv(tmp_path, 40, step_ms=1000), root, kind="quotes")
+    convert_csv(quote_csv(tmp_path, 40, step_ms=1000), root, kind="quotes", replace=True)
     assert len(list(iter_quotes(root, "EUR_USD"))) == 40
+    assert [p.name for p in (root / "kind=quotes").rglob("*.parquet")] == ["part-0.parquet"]
+
+
+def test_quotes_of_later_days_are_added_to_the_month_not_put_in_its_place(tmp_path: Path) -> None:
+    """Regression: converting a month's ticks a day at a time (as vendors export them) kept only
+    the last file's: each replaced the month the one before had written."""
+    root = tmp_path / "store"
+    day = 86_400 * 1000
+    first = quote_csv(tmp_path, 50, step_ms=1000, name="d1_EURUSD.csv")
+    convert_csv(first, root, kind="quotes")
+    later = tmp_path / "d2_EURUSD.csv"
+    later.write_text(
+        "time,bid,ask\n" + "".join(f"{JAN_30 // MS + day + i},1.2,1.2001\n" for i in range(30))
+    )
+    convert_csv(later, root, kind="quotes")
+    quotes = list(iter_quotes(root, "EUR_USD"))
+    assert len(quotes) == 80
+    assert [q.ts_event for q in quotes] == sorted(q.ts_event for q in quotes)
+    parts = sorted(p.name for p in (root / "kind=quotes").rglob("*.parquet"))
+    assert parts == ["part-0.parquet", "part-1.parquet"]
+
+
+def test_quotes_that_overlap_the_stored_ones_are_refused_and_nothing_changes(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    convert_csv(quote_csv(tmp_path, 100, step_ms=1000), root, kind="quotes")
+    before = sorted((p.name, p.read_bytes()) for p in root.rglob("*.parquet"))
+    with pytest.raises(DataError, match="--replace") as refused:
+        convert_csv(quote_csv(tmp_path, 40, step_ms=1000), root, kind="quotes")
+    assert "month=01" in str(refused.value)
+    assert sorted((p.name, p.read_bytes()) for p in root.rglob("*.parquet")) == before
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_bars_of_a_later_half_month_are_merged_into_it(tmp_path: Path) -> None:
+    """Regression: the second half of a month replaced the first, converted before it."""
+    root = tmp_path / "store"
+    lines = ["time,open,high,low,close"]
+    rows = [f"{iso_utc(JAN_30 - 20 * 24 * HOUR + i * HOUR)},1.1,1.2,1.0,1.15" for i in range(48)]
+    first, second = tmp_path / "a_EURUSD_H1.csv", tmp_path / "b_EURUSD_H1.csv"
+    first.write_text("\n".join(lines + rows[:24]) + "\n")
+    second.write_text("\n".join(lines + rows[20:]) + "\n")  # 4 hours overlap: the file's win
+    convert_csv(first, root)
+    convert_csv(second, root)
+    stored = np.concatenate([c.ts_open for c in iter_bar_chunks(root, "EUR_USD", HOUR)])
+    assert len(stored) == 48
+    assert stored.tolist() == sorted(set(stored.tolist()))
 
 
 def test_a_bad_row_in_a_later_month_writes_nothing(tmp_path: Path) -> None:
