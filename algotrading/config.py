@@ -9,6 +9,7 @@ YAML: only from the environment or a ``.env`` file (see :class:`Secrets`).
 
 from __future__ import annotations
 
+import difflib
 import enum
 import os
 import re
@@ -355,6 +356,8 @@ def parse_duration_ns(text: str) -> int:
 
 def load_config(config_dir: str | Path | None = None) -> Config:
     """Embedded defaults, overlaid with the files of ``config_dir`` when given."""
+    if config_dir is not None:
+        _check_config_dir(Path(config_dir))
     parts: dict[str, _Schema] = {}
     for name in FILES:
         default_text = resources.files("algotrading.defaults").joinpath(name).read_text()
@@ -374,6 +377,28 @@ def load_config(config_dir: str | Path | None = None) -> Config:
     )
     _check_semantics(config, config_dir)
     return config
+
+
+# YAML files a configuration directory may hold besides FILES (the sim-exchange server's)
+OTHER_FILES = ("sim_exchange.yaml",)
+
+
+def _check_config_dir(path: Path) -> None:
+    """A directory named for the configuration must exist (a typo must not run on the defaults)
+    and hold no YAML file whose name is a near miss of one that would be read (``systems.yaml``,
+    ``market.yml``): it would be ignored, silently."""
+    if not path.is_dir():
+        problem = "is not a directory" if path.exists() else "no such configuration directory"
+        raise ConfigError(str(path), "", problem)
+    known = (*FILES, *OTHER_FILES)
+    for file in sorted(path.iterdir()):
+        if file.suffix.lower() not in (".yaml", ".yml") or file.name in known:
+            continue
+        stem = file.name.lower().rsplit(".", 1)[0]
+        near = [k for k in known if k.rsplit(".", 1)[0] in (stem, stem.rstrip("s"))]
+        near = near or difflib.get_close_matches(file.name.lower(), known, n=1, cutoff=0.8)
+        if near:
+            raise ConfigError(str(file), "", f"not read: the configuration file is named {near[0]}")
 
 
 def _parse_yaml(text: str, label: str) -> dict[str, Any]:

@@ -115,3 +115,31 @@ def test_logs_are_json_with_the_actor_and_secrets_masked():
     assert first["event"] == "order_denied"
     assert first["oanda_token"] == "***"
     assert second["actor"] == "daemon"
+
+
+def test_a_configuration_directory_that_does_not_exist_is_an_error(tmp_path):
+    """Regression: ``--config`` with a typo ran on the embedded defaults, silently."""
+    with pytest.raises(ConfigError, match="no such configuration directory") as err:
+        load_config(tmp_path / "confg")
+    assert err.value.file == str(tmp_path / "confg")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        load_config(tmp_path / "file")
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("systems.yaml", "system.yaml"), ("market.yml", "market.yaml"), ("Model.yaml", "model.yaml")],
+)
+def test_a_near_miss_file_name_is_an_error_not_ignored(tmp_path, name, meant):
+    (tmp_path / name).write_text("risk: {max_order_quantity: 5}\n")
+    with pytest.raises(ConfigError, match=f"named {meant}") as err:
+        load_config(tmp_path)
+    assert err.value.file == str(tmp_path / name)
+
+
+def test_other_files_in_the_directory_are_left_alone(tmp_path):
+    (tmp_path / "notes.yaml").write_text("anything: [1, 2]\n")
+    (tmp_path / "sim_exchange.yaml").write_text("{}\n")
+    (tmp_path / "README.md").write_text("ours\n")
+    assert load_config(tmp_path).source == str(tmp_path)
