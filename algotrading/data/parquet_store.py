@@ -290,7 +290,7 @@ def _fsync(path: Path) -> None:
 
 class _PartitionFile:
     """One month's partition being written: rows go, in whole row groups, to a hidden temporary
-    file, which becomes ``part-0.parquet`` only on :meth:`commit`."""
+    file, which becomes ``part-N.parquet`` only on :meth:`commit`."""
 
     def __init__(self, directory: Path, schema: pa.Schema, index: int = 0) -> None:
         """``index`` 0 replaces the month on commit; a higher one adds a part after it."""
