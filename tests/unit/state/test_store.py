@@ -13,43 +13,16 @@ import pytest
 from algotrading.errors import AlgotradingError
 from algotrading.messages import (
     AccountState,
-    Fill,
-    Order,
     OrderAccepted,
     OrderCancelled,
     OrderRejected,
     OrderSubmitted,
     Position,
     Quote,
-    Side,
 )
 from algotrading.state.schema import SCHEMA_VERSION
 from algotrading.state.store import DuplicateOrderError, StateLockedError, StateStore
-
-
-def order(cid: str = "s1-000001", quantity: float = 10_000.0) -> Order:
-    return Order(
-        ts_event=1_000,
-        client_order_id=cid,
-        strategy_id="sma",
-        instrument="EUR_USD",
-        side=Side.BUY,
-        quantity=quantity,
-    )
-
-
-def fill(fid: str, quantity: float, price: float, cid: str = "s1-000001") -> Fill:
-    return Fill(
-        ts_event=2_000,
-        fill_id=fid,
-        client_order_id=cid,
-        venue_order_id="v1",
-        strategy_id="sma",
-        instrument="EUR_USD",
-        side=Side.BUY,
-        quantity=quantity,
-        price=price,
-    )
+from tests.unit.state.samples import fill, order
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from algotrading.errors import AlgotradingError
-from algotrading.messages import Fill, Order, Position, Quote, Side
+from algotrading.messages import Position, Quote
 from algotrading.state.store import DuplicateOrderError, StateStore, StateWriteError
+from tests.unit.state.samples import fill, order
 
 
 class Watched(sqlite3.Connection):
@@ -68,31 +69,6 @@ def grouping(path: Path) -> Iterator[StateStore]:
 
 def quote(i: int) -> Quote:
     return Quote(ts_event=i, ts_recv=i, instrument="EUR_USD", bid=1.1, ask=1.1002)
-
-
-def order(cid: str = "s1-000001") -> Order:
-    return Order(
-        ts_event=1_000,
-        client_order_id=cid,
-        strategy_id="sma",
-        instrument="EUR_USD",
-        side=Side.BUY,
-        quantity=10_000.0,
-    )
-
-
-def fill(fid: str, cid: str = "s1-000001") -> Fill:
-    return Fill(
-        ts_event=2_000,
-        fill_id=fid,
-        client_order_id=cid,
-        venue_order_id="v1",
-        strategy_id="sma",
-        instrument="EUR_USD",
-        side=Side.BUY,
-        quantity=10_000.0,
-        price=1.1,
-    )
 
 
 def committed(path: Path, sql: str = "SELECT count(*) FROM journal") -> Any:
