@@ -349,6 +349,29 @@ class VenueEvent(Message, frozen=True, kw_only=True):
     payload: dict[str, Any]
 
 
+class VenueCursor(Message, frozen=True, kw_only=True):
+    """The venue's reports are applied to the books up to ``transaction_id`` (the venue's own
+    sequence). Journaled by the order manager *after* what it covers, so a committed cursor
+    never runs ahead of the fills it stands for: after a crash, everything later is fetched
+    again and applied once."""
+
+    venue: str
+    account: str
+    transaction_id: str
+
+
+class VenuePositions(Message, frozen=True, kw_only=True):
+    """The venue's positions and working orders as of its transaction ``cursor``, for the
+    order manager to compare with its books once everything up to ``cursor`` is applied
+    (reconciliation). ``positions``: instrument -> [signed quantity, average price];
+    ``working``: the client ids of the orders working at the venue."""
+
+    cursor: str
+    positions: dict[str, tuple[float, float]]
+    working: tuple[str, ...] = ()
+    reason: str = "periodic"
+
+
 class ActorFailed(Message, frozen=True, kw_only=True):
     actor: str
     error: str
@@ -398,6 +421,8 @@ AnyMessage = (
     | Command
     | ActorFailed
     | VenueEvent
+    | VenueCursor
+    | VenuePositions
     | Recorded
 )
 

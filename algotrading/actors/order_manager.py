@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.execution.bracket import SyntheticBrackets
+from algotrading.execution.reconciliation import diff, reconciliation_fill
 from algotrading.messages import (
+    Alert,
+    AlertLevel,
     ApprovedOrder,
     CancelOrder,
     Command,
@@ -28,6 +31,8 @@ from algotrading.messages import (
     RequestRejected,
     Side,
     SubmitOrder,
+    VenueCursor,
+    VenuePositions,
 )
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.driver import sync_handler
@@ -48,6 +53,7 @@ class OrderManagerActor(Actor):
         OrderModified,
         RequestRejected,
         OrderDenied,
+        Alert,
     )
 
     def __init__(
@@ -59,6 +65,8 @@ class OrderManagerActor(Actor):
         journal: Journal | None = None,
         book: dict[str, PositionState] | None = None,
         native_brackets: bool = True,
+        currency: str = "USD",
+        working: list[Order] | None = None,
     ) -> None:
         super().__init__(name)
         # A venue without brackets of its own gets them built from parts.
@@ -75,6 +83,13 @@ class OrderManagerActor(Actor):
         # after the kill switch, until an operator's resume: orders risk approved before the
         # halt (still in this inbox) are refused, not sent after the flatten
         self.killed = False
+        self.currency = currency
+        for order in working or ():  # what the venue works for us at the start
+            self.orders[order.client_order_id] = order
+            self.status[order.client_order_id] = "ACCEPTED"
+        self._reported_unknown: set[str] = set()  # orders at the venue not ours, told once
+        self.cursor = ""  # the venue transaction the books are applied up to
+        self.reconciled: list[str] = []  # what reconciliation changed, described
 
     def next_client_id(self) -> str:
         self._seq += 1
@@ -186,6 +201,9 @@ class OrderManagerActor(Actor):
 
     @sync_handler
     def on_order_cancelled(self, msg: OrderCancelled) -> Iterator[Message]:
+        return self._cancelled(msg)
+
+    def _cancelled(self, msg: OrderCancelled) -> Iterator[Message]:
         if self.brackets is not None:
             self.brackets.forget(msg.client_order_id)
         self._finished(msg.client_order_id)
@@ -237,26 +255,74 @@ class OrderManagerActor(Actor):
         for leg in self.brackets.legs_for(fill, now, done):
             yield from self._submission(leg)
 
+    @sync_handler
+    def on_venue_cursor(self, msg: VenueCursor) -> Iterator[Message]:
+        """Everything up to the venue's ``transaction_id`` has reached the books: journaled
+        after the fills it covers (the store writes in order), so a committed cursor never
+        runs ahead of them."""
+        self.cursor = msg.transaction_id
+        if self.journal is not None:
+            self.journal.append(msg)
+        return iter(())
+
+    @sync_handler
+    def on_venue_positions(self, msg: VenuePositions) -> Iterator[Message]:
+        """Reconciliation at the venue's cursor ``msg.cursor``: every report up to it has been
+        applied (the venue sent them first), so a position that still differs is one no fill
+        explains. The venue's is adopted through a journaled reconciliation entry; an order of
+        ours the venue no longer works is cancelled here; an order unknown to us is reported."""
+        acknowledged = [
+            cid for cid, status in self.status.items() if status in ("ACCEPTED", "PARTIALLY_FILLED")
+        ]
+        found = diff(
+            {i: p.quantity for i, p in self.book.items()}, acknowledged, msg.positions, msg.working
+        )
+        told = self._reported_unknown
+        found.unknown_at_venue = [c for c in found.unknown_at_venue if c not in told]
+        told.update(found.unknown_at_venue)
+        if not found:
+            return
+        text = found.describe()
+        self.log.warning("reconciliation_difference", differences=text, cursor=msg.cursor)
+        self.reconciled.append(text)
+        yield Alert(
+            ts_event=msg.ts_event,
+            level=AlertLevel.WARNING,
+            code="reconciliation_difference",
+            text=f"{text} (at venue transaction {msg.cursor}, {msg.reason}; "
+            "the venue's positions are taken as ours)",
+            source=self.name,
+        )
+        for difference in found.positions:
+            entry = reconciliation_fill(difference, msg.cursor, msg.ts_event, self.currency)
+            self._journal(entry)
+            new = PositionState(difference.venue, difference.venue_price)
+            self.book[difference.instrument] = new
+            position = Position(
+                ts_event=msg.ts_event,
+                instrument=difference.instrument,
+                quantity=new.quantity,
+                avg_price=new.avg_price,
+                realized_pnl=self.realized.get(difference.instrument, 0.0),
+            )
+            self._journal(position)
+            yield entry
+            yield position
+        for client_order_id in found.ours_not_at_venue:
+            yield from self._cancelled(
+                OrderCancelled(
+                    ts_event=msg.ts_event,
+                    client_order_id=client_order_id,
+                    reason="reconciliation: the venue no longer works it",
+                )
+            )
+
     async def on_command(self, msg: Command) -> None:
         """``cancel_all``: cancel every working order; ``flatten``: close every position;
         ``kill`` (the kill switch, with risk halting): both, and refuse what risk approved
         before it halted, until ``resume``."""
         if msg.name == "resume":
             self.killed = False
-            return
-        if msg.name == "adopt_positions":
-            await self._adopt_positions(msg)
-            return
-        if msg.name == "forget_orders":
-            for client_order_id in msg.args.get("ids", "").split(","):
-                if client_order_id in self.orders:
-                    await self.on_order_cancelled(
-                        OrderCancelled(
-                            ts_event=msg.ts_event,
-                            client_order_id=client_order_id,
-                            reason="reconciliation: the venue no longer has it",
-                        )
-                    )
             return
         if msg.name not in ("flatten", "cancel_all", "kill"):
             self.log.warning("command_ignored", command=msg.name)
@@ -287,27 +353,6 @@ class OrderManagerActor(Actor):
                 )
             )
 
-    async def _adopt_positions(self, msg: Command) -> None:
-        """Reconciliation found the venue's position different, twice: the venue is the
-        truth. ``args``: instrument -> "quantity@avg_price"."""
-        for instrument, text in sorted(msg.args.items()):
-            quantity, _, price = text.partition("@")
-            new = PositionState(float(quantity), float(price or 0.0))
-            old = self.book.get(instrument, PositionState())
-            self.log.warning(
-                "position_adopted", instrument=instrument, ours=old.quantity, venue=new.quantity
-            )
-            self.book[instrument] = new
-            position = Position(
-                ts_event=msg.ts_event,
-                instrument=instrument,
-                quantity=new.quantity,
-                avg_price=new.avg_price,
-                realized_pnl=self.realized.get(instrument, 0.0),
-            )
-            self._journal(position)
-            await self.send(position)
-
     def _finished(self, client_order_id: str) -> None:
         """Forget an order that can no longer trade: a long session must not grow with every
         order it ever sent (the store keeps the history)."""
@@ -323,7 +368,7 @@ class OrderManagerActor(Actor):
         ]
 
     def _journal(
-        self, msg: Fill | Position | OrderAccepted | OrderRejected | OrderCancelled
+        self, msg: Fill | Position | OrderAccepted | OrderRejected | OrderCancelled | VenueCursor
     ) -> None:
         if self.journal is not None:
             self.journal.append(msg)

@@ -9,6 +9,7 @@ from algotrading.messages import (
     Alert,
     Bar,
     CancelOrder,
+    Command,
     Fill,
     Financing,
     Message,
@@ -21,6 +22,8 @@ from algotrading.messages import (
     Quote,
     RequestRejected,
     SubmitOrder,
+    VenueCursor,
+    VenuePositions,
 )
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.driver import sync_handler
@@ -38,6 +41,8 @@ VENUE_EMITS = (
     Financing,
     AccountState,
     Alert,
+    VenueCursor,
+    VenuePositions,
 )
 
 
@@ -80,3 +85,26 @@ class SimVenueActor(Actor):
     @sync_handler
     def on_modify_order(self, msg: ModifyOrder) -> list[Message]:
         return self.exchange.modify(msg, self.clock.now_ns())
+
+    @sync_handler
+    def on_command(self, msg: Command) -> list[Message]:
+        """``reconcile``: the exchange's positions and working orders, for the order manager
+        to compare with its books (in process, they can only differ by a bug)."""
+        if msg.name != "reconcile":
+            return []
+        exchange = self.exchange
+        positions = {}
+        for instrument in exchange.books:
+            position = exchange.position(instrument)
+            if not position.is_flat:
+                positions[instrument] = (position.quantity, position.avg_price)
+        working = tuple(sorted(o.client_order_id for o in exchange.working_orders()))
+        return [
+            VenuePositions(
+                ts_event=self.clock.now_ns(),
+                cursor="",
+                positions=positions,
+                working=working,
+                reason=msg.args.get("reason", "periodic"),
+            )
+        ]

@@ -12,15 +12,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from algotrading.adapters.replay import ReplayClock, paced, ticks
+from algotrading.adapters.replay import paced, ticks
+from algotrading.adapters.venue import Venue, build_venue
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
-from algotrading.daemon.reconcile import ReconcileService, startup_alerts
+from algotrading.daemon.reconcile import ReconcileService
+from algotrading.daemon.recovery import reconcile_at_start, working_orders
 from algotrading.daemon.schedules import ScheduleService
 from algotrading.daemon.services import DaemonContext, Observer, Service, fan_out
 from algotrading.daemon.snapshots import SnapshotService
@@ -32,9 +34,9 @@ from algotrading.daemon.warm_start import (
     warm_start,
 )
 from algotrading.daemon.wiring import Session, build_session
-from algotrading.data.instruments import InstrumentSpec, normalize_symbol
+from algotrading.data.instruments import normalize_symbol
 from algotrading.log import get_logger
-from algotrading.messages import Alert, Command, Fill, Message
+from algotrading.messages import Bar, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore, StateWriteError
@@ -42,8 +44,6 @@ from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
 if TYPE_CHECKING:
-    from algotrading.adapters.oanda.connect import OandaAccount
-    from algotrading.adapters.oanda.streams import PriceBuffer
     from algotrading.daemon.retraining import Retrainer
 
 DB_NAME = "algotrading.sqlite"
@@ -111,13 +111,13 @@ async def run_daemon(
     symbols = [normalize_symbol(s) for s in config.market.instruments]
     instruments = {s: config.instrument(s) for s in symbols}
     start_ns = parse_utc(feed.start)
-    clock = ReplayClock(start_ns, speed if speed is not None else feed.speed)
-    broker = None
-    if config.system.venue.kind == "oanda":  # v20 over HTTP: OANDA, or the sim-exchange server
-        from algotrading.adapters.oanda.connect import open_account
-
-        broker = await open_account(config.system.venue.oanda, symbols[0])
-        clock = ReplayClock(broker.now_ns, 1.0)  # the venue's time, in real time
+    venue = build_venue(config, symbols)
+    try:
+        await venue.connect()
+    except BaseException:
+        await venue.close()
+        raise
+    clock = venue.clock(start_ns, speed if speed is not None else feed.speed)
 
     store = StateStore.open(state_dir / DB_NAME)
     session_id = f"p{clock.wall_start_ns // 1_000_000:x}"
@@ -126,26 +126,8 @@ async def run_daemon(
     runtime: LiveRuntime | None = None
     observers: list[Observer] = []
     recorder = Recorder(store)
-    missed: list[Fill] = []
-    notes: list[Alert] = []
-    prices: PriceBuffer | None = None
     try:
-        if broker is not None:  # orders the last run wrote ahead but never heard back about
-            from algotrading.adapters.oanda.recovery import (
-                record_missed_fills,
-                resolve_unacknowledged,
-            )
-
-            resolved = await resolve_unacknowledged(store, broker.client, broker.currency)
-            missed = await record_missed_fills(store, broker.client, broker.currency)
-            log.info(
-                "orders_resolved",
-                adopted=len(resolved.adopted),
-                never_sent=len(resolved.never_sent),
-                fills=resolved.fills,
-                missed_fills=len(missed),
-            )
-            notes = startup_alerts(resolved.adopted, resolved.never_sent, len(missed))
+        recovered = await reconcile_at_start(store, venue)
         session = build_session(
             config,
             strategy,
@@ -157,8 +139,9 @@ async def run_daemon(
             account_every_ns=10**9,
             ledger=Ledger(retain=False),
             state_db=state_dir / DB_NAME,
-            venue=_broker_venue(broker, instruments, store),
-            venue_positions=broker.positions if broker is not None else None,
+            venue=venue.actor(instruments, store),
+            venue_positions=venue.positions,
+            working_orders=working_orders(store),
             observer=fan_out(observers),
         )
         restored = restore_risk_state(store, session.switch, session.breakers)
@@ -176,19 +159,14 @@ async def run_daemon(
         store.on_failure(_stop_on_store_failure(runtime))
         meta = snapshot_meta(config)
         warm = await warm_start(store, runtime, recorder, config_fingerprint(config), meta)
-        if broker is not None:
-            from algotrading.adapters.oanda.streams import PriceBuffer, price_quotes
+        await venue.open_market_data(symbols, clock)
+        if config.system.state.recovery.backfill and warm.last_bar_ns:
+            bars = await venue.missed_bars(
+                symbols, config.bar_interval_ns, warm.last_bar_ns, BACKFILL_WAIT_S
+            )
+            warm.backfilled = await _backfill(runtime, recorder, bars, warm, recovered.fills)
 
-            prices = PriceBuffer(price_quotes(broker.client, symbols, clock.now_ns))
-            if config.system.state.recovery.backfill and warm.last_bar_ns:
-                first = await prices.first_time(BACKFILL_WAIT_S)
-                interval = config.bar_interval_ns
-                until = first - first % interval if first is not None else clock.now_ns()
-                warm.backfilled = await _backfill(
-                    runtime, recorder, broker, symbols, interval, warm, missed, until
-                )
-
-        resume_ns = warm.last_market_ns if broker is None else 0
+        resume_ns = warm.last_market_ns if venue.resumes_feed else 0
         if resume_ns:  # a paper feed of our own: go on after the last data handled
             clock.restart_at(resume_ns)
 
@@ -196,24 +174,26 @@ async def run_daemon(
             data = market_data(config, start_ns)
             return paced((m for m in data if m.ts_event > resume_ns), clock)
 
-        if broker is None and feed.websocket is not None and feed.source == "websocket":
+        venue_sources = venue.sources()  # a broker brings its own market data
+        for source in venue_sources:
+            runtime.add_source(source)
+        if venue_sources:
+            log.info("venue_market_data", venue=venue.kind)
+        elif feed.websocket is not None and feed.source == "websocket":
             from algotrading.adapters.websocket_feed import WebsocketFeed
 
             vendor = feed.websocket
             runtime.add_source(
                 Source("market_data", lambda: WebsocketFeed(vendor).quotes(), "feed")
             )
-        elif broker is None:
-            runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
         else:
-            assert prices is not None
-            _add_broker_sources(runtime, broker, prices)
+            runtime.add_source(Source("market_data", open_feed, "feed", stops_runtime=True))
         runtime.add_source(Source("clock", lambda: ticks(clock, 0.25), "bar_builder"))
         control = control or Control()
         control.journal = store
         control.submit(  # the venue's positions, for the warmed-up strategy
             recover_command(
-                _venue_positions(session, broker, symbols),
+                _venue_positions(session, venue, symbols),
                 symbols,
                 config.system.state.recovery.catch_up,
                 clock.now_ns(),
@@ -244,15 +224,15 @@ async def run_daemon(
             runtime=runtime,
             control=control,
             session_id=session_id,
-            mode="paper" if broker is None else f"paper ({config.system.venue.kind})",
+            mode="paper" if venue.kind == "simulated" else f"paper ({venue.kind})",
             observers=observers,
         )
         running: list[Service] = []
         wanted = list(services) if services is not None else default_services(ctx)
-        if broker is not None and services is None:  # before READY, which stays last
+        if services is None:  # before READY, which stays last
             every = config.system.state.reconcile_every_seconds
             wanted.insert(-1 if os.environ.get("NOTIFY_SOCKET") else len(wanted),
-                          ReconcileService(broker, every, notes))  # fmt: skip
+                          ReconcileService(every, recovered.alerts()))  # fmt: skip
         starting = asyncio.create_task(_start_services(ctx, wanted, running))
         try:
             code = await runtime.run(duration_s)
@@ -270,10 +250,7 @@ async def run_daemon(
             runtime.request_stop(f"state store failed: {exc}", EXIT_STATE_FAILED)
         finally:
             store.close()
-            if prices is not None:
-                await prices.close()
-            if broker is not None:
-                await broker.client.close()
+            await venue.close()
     assert session is not None
     assert runtime is not None
     ledger = session.ledger
@@ -284,8 +261,8 @@ async def run_daemon(
         orders=ledger.n_orders,
         fills=ledger.n_fills,
         equity=ledger.last_account.equity if ledger.last_account else None,
-        positions=_positions(session, runtime, symbols, broker is not None),
-        open_orders=_open_orders(session, runtime, broker is not None),
+        positions=_positions(session, runtime, symbols, venue),
+        open_orders=_open_orders(session, runtime, venue),
         trading_state=str(session.switch.state),
     )
 
@@ -337,29 +314,16 @@ def secret_environment() -> dict[str, str]:
 async def _backfill(
     runtime: LiveRuntime,
     recorder: Recorder,
-    broker: OandaAccount,
-    symbols: list[str],
-    interval_ns: int,
+    bars: list[Bar],
     warm: WarmStart,
     missed: list[Fill],
-    until_ns: int,
 ) -> int:
-    """The bars the strategy missed while the daemon was down (those that closed by
-    ``until_ns``, where the live bars begin), from the venue, with the fills made meanwhile,
-    into the warm actors in time order."""
-    from algotrading.adapters.oanda.recovery import missed_bars
-
+    """The bars the strategy missed while the daemon was down (from the venue, up to where
+    the live bars begin), with the fills made meanwhile, into the warm actors in time order."""
     log = get_logger("recovery")
     inputs: list[tuple[int, int, str, Message]] = []
-    for symbol in symbols:
-        try:
-            bars = await missed_bars(broker.client, symbol, interval_ns, warm.last_bar_ns)
-            bars = [b for b in bars if b.ts_event <= until_ns]
-        except Exception as exc:  # no history: trade on, from what the journal had
-            log.warning("backfill_failed", instrument=symbol, reason=str(exc))
-            continue
-        for bar in bars:
-            inputs += [(bar.ts_event, 0, "model", bar), (bar.ts_event, 1, "strategy", bar)]
+    for bar in bars:
+        inputs += [(bar.ts_event, 0, "model", bar), (bar.ts_event, 1, "strategy", bar)]
     if not inputs:
         return 0
     inputs += [(f.ts_event, 2, "strategy", f) for f in missed if f.ts_event >= warm.last_bar_ns]
@@ -372,11 +336,9 @@ async def _backfill(
     return count
 
 
-def _venue_positions(
-    session: Session, broker: OandaAccount | None, symbols: list[str]
-) -> dict[str, float]:
-    if broker is not None:
-        return {s: p.quantity for s, p in broker.positions.items()}
+def _venue_positions(session: Session, venue: Venue, symbols: list[str]) -> dict[str, float]:
+    if venue.positions is not None:
+        return {s: p.quantity for s, p in venue.positions.items()}
     return {s: session.exchange.position(s).quantity for s in symbols}
 
 
@@ -406,48 +368,17 @@ async def _stop_services(starting: asyncio.Task[None], running: list[Service]) -
             get_logger("daemon").exception("service_stop_failed", service=service.name)
 
 
-def _broker_venue(
-    broker: OandaAccount | None, instruments: dict[str, InstrumentSpec], store: StateStore
-) -> Any:
-    if broker is None:
-        return None
-    from algotrading.adapters.oanda.venue import OandaVenueActor
-
-    return lambda: OandaVenueActor(
-        client=broker.client,
-        instruments=instruments,
-        sent=broker.sent,
-        currency=broker.currency,
-        journal=store,
-    )
-
-
-def _add_broker_sources(runtime: LiveRuntime, broker: OandaAccount, prices: PriceBuffer) -> None:
-    """Prices to the feed (stamped on arrival by the daemon's clock), transactions to the
-    venue: both streams, reconnecting."""
-    from algotrading.adapters.oanda.streams import transaction_events
-
-    runtime.add_source(Source("market_data", prices.quotes, "feed"))
-    runtime.add_source(
-        Source(
-            "venue_stream",
-            lambda: transaction_events(broker.client, lambda: broker.sent.last_id),
-            "venue",
-        )
-    )
-
-
 def _positions(
-    session: Session, runtime: LiveRuntime, symbols: list[str], broker: bool
+    session: Session, runtime: LiveRuntime, symbols: list[str], venue: Venue
 ) -> dict[str, float]:
-    if not broker:
+    if venue.positions is None:
         return {s: session.exchange.position(s).quantity for s in symbols}
     book = runtime.actor("order_manager").book  # type: ignore[attr-defined]
     return {s: book[s].quantity if s in book else 0.0 for s in symbols}
 
 
-def _open_orders(session: Session, runtime: LiveRuntime, broker: bool) -> int:
-    if not broker:
+def _open_orders(session: Session, runtime: LiveRuntime, venue: Venue) -> int:
+    if venue.positions is None:
         return len(list(session.exchange.working_orders()))
     return len(runtime.actor("order_manager").open_orders())  # type: ignore[attr-defined]
 

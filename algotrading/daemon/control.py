@@ -11,9 +11,8 @@ every other input. The admin socket and the tests hand commands in through :clas
   once or none (the admin socket's ``set-limit`` and ``reload-config``);
 - ``model_swap``: the model actor loads ``args.model_id`` (or the registry's active model) and
   puts it in place between two bars;
-- ``adopt_positions`` / ``forget_orders``: what reconciliation resolved — the venue's
-  positions taken as ours, orders the venue no longer has forgotten
-  (:mod:`algotrading.daemon.reconcile`);
+- ``reconcile``: the venue reports its positions and working orders at one cursor, for the
+  order manager to compare with its books (:mod:`algotrading.execution.reconciliation`);
 - ``recover``: after a restart, the venue's positions for the warmed-up strategy
   (:mod:`algotrading.daemon.warm_start`).
 """
@@ -37,8 +36,7 @@ COMMAND_TARGETS: dict[str, tuple[str, ...]] = {
     "kill": ("risk", "order_manager"),
     "model_swap": ("model",),
     "recover": ("strategy",),
-    "adopt_positions": ("order_manager",),
-    "forget_orders": ("order_manager",),
+    "reconcile": ("venue",),
 }
 
 

@@ -48,6 +48,8 @@ from algotrading.messages import (
     RiskState,
     SubmitOrder,
     Timer,
+    VenueCursor,
+    VenuePositions,
 )
 from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import read_predictions
@@ -101,6 +103,9 @@ ROUTES: tuple[Route, ...] = (
     Route("venue", Financing, ("monitor",)),
     Route("venue", Alert, ("monitor",)),
     Route("venue", AccountState, ("risk", "monitor")),
+    Route("venue", VenueCursor, ("order_manager",)),
+    Route("venue", VenuePositions, ("order_manager",)),
+    Route("order_manager", Alert, ("monitor",)),
     Route("supervisor", ActorFailed, ("monitor",)),
     Route("supervisor", Alert, ("monitor",)),
 )
@@ -241,6 +246,7 @@ def build_session(
     state_db: Path | None = None,
     venue: Callable[[], Actor] | None = None,
     venue_positions: dict[str, PositionState] | None = None,
+    working_orders: list[Order] | None = None,
     observer: Callable[[Message], None] | None = None,
 ) -> Session:
     """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
@@ -272,6 +278,8 @@ def build_session(
             journal=journal,
             book=positions(),
             native_brackets=config.system.venue.native_brackets,
+            currency=config.system.account.currency,
+            working=working_orders if gen == 0 else None,
         )
 
     specs = [

@@ -158,18 +158,30 @@ def test_faults_never_send_an_order_twice(tmp_path, server, monkeypatch):
     assert ours == venue
 
 
-def test_after_a_restart_unacknowledged_orders_are_adopted_or_marked_never_sent(tmp_path, server):
+def test_after_a_restart_unacknowledged_orders_are_adopted_or_marked_never_sent(
+    tmp_path, server, monkeypatch
+):
     """Orders written ahead by a daemon that died before hearing back: the one the venue has
     (by its client id) is adopted with its fill; the one it never got is marked never sent."""
-    from algotrading.adapters.oanda.client import OandaClient
-    from algotrading.adapters.oanda.recovery import resolve_unacknowledged
-    from algotrading.config import Secret
-    from algotrading.messages import Order, Side
+    from algotrading.adapters.venue import build_venue
+    from algotrading.config import load_config
+    from algotrading.daemon.recovery import reconcile_at_start
+    from algotrading.messages import Order, Side, VenueCursor
     from algotrading.state.store import StateStore
 
-    url, account, token = server.url, server.account, server.token
+    url, account = server.url, server.account
+    monkeypatch.setenv("ALGOTRADING_OANDA_TOKEN", server.token)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text(
+        f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{url}'}}\n"
+    )
+    config = load_config(conf)
+    last = server.call(f"/v3/accounts/{account}/summary")["account"]["lastTransactionID"]
     store = StateStore.open(tmp_path / "state.sqlite")
     store.begin_session("old", "paper", {}, 0)
+    # the dead daemon's books stood at the venue's transaction `last`
+    store.append(VenueCursor(ts_event=1, venue="oanda", account=account, transaction_id=last))
     for cid in ("old-000001", "old-000002"):
         store.write_ahead(
             Order(ts_event=1, client_order_id=cid, strategy_id="s", instrument="EUR_USD",
@@ -184,16 +196,23 @@ f"/v3/accounts/{account}/orders", "POST",
     assert "orderFillTransaction" in arrived
 
     async def resolve():
-        async with OandaClient(url, url, account, Secret(token)) as client:
-            return await resolve_unacknowledged(store, client, "USD")
+        venue = build_venue(config, ["EUR_USD"])
+        await venue.connect()
+        try:
+            return await reconcile_at_start(store, venue)
+        finally:
+            await venue.close()
 
     result = asyncio.run(resolve())
-    assert result.adopted == ["old-000001"]
+    assert result.adopted == []  # written ahead: the books hold it already
     assert result.never_sent == ["old-000002"]
-    assert result.fills == 1
+    assert [f.client_order_id for f in result.fills] == ["old-000001"]
+    assert result.fills[0].strategy_id == "s"
+    assert result.differences == []  # the fill explains the venue's position
     assert store.order("old-000001")["status"] == "FILLED"
     assert store.order("old-000002")["status"] == "REJECTED"
     assert "never_sent" in store.order("old-000002")["reason"]
     fills = store.fills("old-000001")
     assert [f["quantity"] for f in fills] == [1_000.0]
+    assert store.positions()["EUR_USD"]["quantity"] == 1_000.0
     store.close()

@@ -231,7 +231,12 @@ class OandaClient:
         return dict((await self.request("GET", self._account(f"/orders/{specifier}")))["order"])
 
     async def pending_orders(self) -> list[dict[str, Any]]:
-        return list((await self.request("GET", self._account("/pendingOrders")))["orders"])
+        return (await self.pending_orders_at())[0]
+
+    async def pending_orders_at(self) -> tuple[list[dict[str, Any]], str]:
+        """The pending orders and the last transaction they include."""
+        data = await self.request("GET", self._account("/pendingOrders"))
+        return list(data["orders"]), str(data.get("lastTransactionID", ""))
 
     async def cancel_order(self, specifier: str) -> dict[str, Any]:
         return await self.request("PUT", self._account(f"/orders/{specifier}/cancel"))
@@ -242,7 +247,12 @@ class OandaClient:
         )
 
     async def open_positions(self) -> list[dict[str, Any]]:
-        return list((await self.request("GET", self._account("/openPositions")))["positions"])
+        return (await self.open_positions_at())[0]
+
+    async def open_positions_at(self) -> tuple[list[dict[str, Any]], str]:
+        """The open positions and the last transaction they include (one consistent view)."""
+        data = await self.request("GET", self._account("/openPositions"))
+        return list(data["positions"]), str(data["lastTransactionID"])
 
     async def open_trades(self) -> list[dict[str, Any]]:
         return list((await self.request("GET", self._account("/openTrades")))["trades"])

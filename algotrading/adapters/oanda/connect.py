@@ -70,8 +70,15 @@ async def open_account(
 
 async def venue_positions(client: OandaClient) -> dict[str, PositionState]:
     """The account's open positions, net per instrument, with their average prices."""
+    return (await positions_at(client))[0]
+
+
+async def positions_at(client: OandaClient) -> tuple[dict[str, PositionState], str]:
+    """The account's open positions (net per instrument, with their average prices) and the
+    last transaction id they include."""
+    raw, last = await client.open_positions_at()
     positions = {}
-    for p in await client.open_positions():
+    for p in raw:
         long_units = parse_decimal(p["long"]["units"], "long.units")
         short_units = parse_decimal(p["short"]["units"], "short.units")
         side = p["long"] if long_units else p["short"]
@@ -79,4 +86,4 @@ async def venue_positions(client: OandaClient) -> dict[str, PositionState]:
         if quantity:
             price = parse_decimal(side.get("averagePrice", "0"), "averagePrice")
             positions[str(p["instrument"])] = PositionState(quantity, price)
-    return positions
+    return positions, last

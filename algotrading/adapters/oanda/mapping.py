@@ -231,3 +231,36 @@ def _fill(
         currency=currency,
         quote_rate=parse_decimal(factor, "conversion factor") if factor is not None else 1.0,
     )
+
+
+_CREATE_ORDER_TYPES = {
+    "MARKET_ORDER": OrderType.MARKET,
+    "LIMIT_ORDER": OrderType.LIMIT,
+    "STOP_ORDER": OrderType.STOP,
+    "MARKET_IF_TOUCHED_ORDER": OrderType.STOP,
+}
+
+
+def order_from_create(tx: dict[str, Any], cid: str) -> Order | None:
+    """The order a v20 create transaction made, as ours (an order of ours the books do not
+    hold — written ahead by a daemon killed before it heard back — is adopted from it); None
+    for any other transaction."""
+    order_type = _CREATE_ORDER_TYPES.get(str(tx.get("type", "")))
+    if order_type is None:
+        return None
+    units = parse_decimal(tx["units"], "units")
+    if units == 0:
+        raise WireError(f"{tx['type']} {tx.get('id')} with zero units")
+    price = tx.get("price")
+    ext = tx.get("clientExtensions") or {}
+    return Order(
+        ts_event=parse_time(tx["time"]),
+        client_order_id=cid,
+        strategy_id=str(ext.get("tag", "") or "venue"),
+        instrument=str(tx["instrument"]),
+        side=Side.BUY if units > 0 else Side.SELL,
+        quantity=abs(units),
+        order_type=order_type,
+        limit_price=parse_decimal(price, "price") if order_type is OrderType.LIMIT else None,
+        stop_price=parse_decimal(price, "price") if order_type is OrderType.STOP else None,
+    )

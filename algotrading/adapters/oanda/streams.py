@@ -4,9 +4,10 @@ transactions as :class:`VenueEvent` messages for the venue actor. A dead stream 
 jitter (reset once data flows again); a 401 or 404 — a wrong token or account — is not, it
 raises and the runtime stops the source with a clear reason.
 
-After the transaction stream reconnects, and whenever a heartbeat names a transaction newer
-than the last one seen, the gap is filled from ``transactions/sinceid``: the venue never misses
-a fill because a connection dropped.
+Each (re)connection of the transaction stream is announced by a ``RECONNECTED`` event before
+its first transaction; the venue actor then fills the gap from ``transactions/sinceid`` and
+reconciles (:mod:`algotrading.adapters.oanda.venue`), and so it does when a heartbeat names a
+transaction newer than the last one applied: no fill is missed because a connection dropped.
 """
 
 from __future__ import annotations
@@ -72,30 +73,20 @@ async def price_quotes(
             yield quote
 
 
-async def transaction_events(
-    client: OandaClient, last_seen: Callable[[], str]
-) -> AsyncIterator[VenueEvent]:
-    """Transactions as venue events; ``last_seen()`` is the newest transaction id the venue
-    has handled, from which gaps are filled."""
-    backfill = True
+async def transaction_events(client: OandaClient) -> AsyncIterator[VenueEvent]:
+    """Transactions as venue events. Every (re)connection is announced first by a
+    ``RECONNECTED`` event: the venue actor then fetches what the stream missed from its own
+    cursor, and reconciles."""
+    connected = False
 
     def reconnected() -> None:
-        nonlocal backfill
-        backfill = True
+        nonlocal connected
+        connected = True
 
     async for item in _reconnecting(client, "/transactions/stream", None, reconnected):
-        heartbeat = item.get("type") == "HEARTBEAT"
-        newer = heartbeat and int(item.get("lastTransactionID", 0)) > int(last_seen() or 0)
-        if backfill or newer:
-            try:
-                transactions, _ = await client.transactions_since(last_seen() or "0")
-            except (V20Error, aiohttp.ClientError, TimeoutError) as exc:
-                # the next heartbeat names the newest transaction and tries again
-                client.log.warning("backfill_failed", reason=str(exc))
-            else:
-                backfill = False
-                for tx in transactions:
-                    yield _event(tx)
+        if connected:
+            connected = False
+            yield _event({"type": "RECONNECTED"})
         yield _event(item)
 
 

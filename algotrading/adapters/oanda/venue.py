@@ -2,6 +2,13 @@
 transactions (from the REST answers and the transaction stream, each once) come back as our
 order events, and every transaction stream heartbeat brings an account state.
 
+**In order, without a gap.** v20 numbers an account's transactions 1, 2, 3… The actor applies
+them strictly in that order from its cursor (the last one applied): a transaction that arrives
+ahead of one it lacks — a REST answer naming fill 12 while the leg created as 11 only comes on
+the stream, a stream that stalled — waits while the gap is fetched from ``transactions/sinceid``.
+After each batch the order manager hears the new cursor (:class:`VenueCursor`) behind the events
+it covers and journals it, so the cursor a restart reads never runs ahead of the books.
+
 **Never twice.** Every order carries its client order id in ``clientExtensions.id``. When a
 submission's outcome is unknown — a timeout, a dropped connection, a 5xx — the order is looked
 up by that id (``GET …/orders/@<id>``) before anything else: found, it is adopted (its
@@ -29,12 +36,15 @@ from algotrading.messages import (
     Alert,
     AlertLevel,
     CancelOrder,
+    Command,
     ModifyOrder,
     Order,
     OrderRejected,
     RequestRejected,
     SubmitOrder,
+    VenueCursor,
     VenueEvent,
+    VenuePositions,
 )
 from algotrading.runtime.actor import Actor
 from algotrading.state.journal import Journal
@@ -55,8 +65,11 @@ class OandaVenueActor(Actor):
         sent: SentOrders,
         currency: str = "USD",
         journal: Journal | None = None,
+        account: str = "",
     ) -> None:
         super().__init__(name)
+        self.account = account
+        self._pending: dict[int, dict[str, Any]] = {}  # transactions ahead of a gap
         self.journal = journal  # every venue event is an input: journaled as it came
         self.client = client
         self.instruments = instruments
@@ -66,15 +79,72 @@ class OandaVenueActor(Actor):
         # ns from the arrival of the quote that closed the deciding bar to the request
         self.tick_to_order_ns: deque[int] = deque(maxlen=10_000)
 
+    @property
+    def cursor(self) -> int:
+        return int(self.sent.last_id or 0)
+
     async def _emit(self, transactions: list[dict[str, Any]]) -> None:
-        for tx in sorted(transactions, key=lambda t: int(t.get("id", 0))):
-            try:
-                events = events_from_transaction(tx, self.sent, self.currency)
-            except (WireError, KeyError, TypeError, ValueError) as exc:
-                self.log.warning("transaction_rejected", reason=str(exc), sample=str(tx)[:300])
-                continue
-            for event in events:
-                await self.send(event)
+        """Apply ``transactions`` (from anywhere, in any order, repeated or not) in the
+        venue's order from the cursor on; a gap before them is fetched first."""
+        before = self.cursor
+        for tx in transactions:
+            tx_id = tx.get("id")
+            if isinstance(tx_id, str) and tx_id.isdigit() and int(tx_id) > before:
+                self._pending[int(tx_id)] = tx
+        await self._drain()
+
+    async def _drain(self, fetched_to: int = 0) -> None:
+        """Apply the pending transactions from the cursor on. ``fetched_to``: the venue has
+        just answered for every id up to it, so an id it did not return does not exist."""
+        start = self.cursor
+        while True:
+            nxt = self.cursor + 1
+            tx = self._pending.pop(nxt, None)
+            if tx is not None:
+                await self._apply(tx)
+            elif nxt <= fetched_to:
+                self.sent.last_id = str(nxt)
+            elif not self._pending or fetched_to:
+                break  # nothing waits, or asked once already: the next trigger asks again
+            else:  # a gap before what waits: fetch it
+                last = await self._fetch_gap()
+                if last is None:
+                    break
+                fetched_to = max(last, nxt)
+        if self.cursor > start:
+            await self.send(
+                VenueCursor(
+                    ts_event=self.clock.now_ns(),
+                    venue="oanda",
+                    account=self.account,
+                    transaction_id=self.sent.last_id,
+                )
+            )
+
+    async def _fetch_gap(self) -> int | None:
+        """Everything after the cursor, into the pending transactions; the id the venue
+        answered up to, or None when it cannot be asked now."""
+        try:
+            transactions, last = await self.client.transactions_since(self.sent.last_id)
+        except (V20Error, *UNKNOWN) as exc:
+            self.log.warning("gap_fetch_deferred", after=self.sent.last_id, reason=str(exc))
+            return None
+        for tx in transactions:
+            tx_id = tx.get("id")
+            if isinstance(tx_id, str) and tx_id.isdigit() and int(tx_id) > self.cursor:
+                self._pending[int(tx_id)] = tx
+        return int(last) if last.isdigit() else self.cursor
+
+    async def _apply(self, tx: dict[str, Any]) -> None:
+        tx_id = str(tx["id"])
+        try:
+            events = events_from_transaction(tx, self.sent, self.currency)
+        except (WireError, KeyError, TypeError, ValueError) as exc:
+            self.log.warning("transaction_rejected", reason=str(exc), sample=str(tx)[:300])
+            events = []
+        self.sent.last_id = tx_id  # applied (or, malformed, passed over and logged)
+        for event in events:
+            await self.send(event)
 
     @staticmethod
     def _transactions(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,14 +231,11 @@ class OandaVenueActor(Actor):
         )
 
     async def backfill(self) -> None:
-        """Transactions since the last one handled; when the venue cannot be asked now, the
-        transaction stream's next heartbeat brings them."""
-        try:
-            transactions, _ = await self.client.transactions_since(self.sent.last_id)
-        except (V20Error, *UNKNOWN) as exc:
-            self.log.warning("backfill_deferred", reason=str(exc))
-            return
-        await self._emit(transactions)
+        """Transactions since the last one applied; when the venue cannot be asked now, the
+        transaction stream's next heartbeat (or the next reconciliation) brings them."""
+        last = await self._fetch_gap()
+        if last is not None:
+            await self._drain(fetched_to=last)
 
     async def on_cancel_order(self, msg: CancelOrder) -> None:
         try:
@@ -207,10 +274,54 @@ class OandaVenueActor(Actor):
         if self.journal is not None:
             self.journal.append(msg)
         payload = msg.payload
-        if payload.get("type") == "HEARTBEAT":
+        kind = payload.get("type")
+        if kind == "RECONNECTED":  # the stream was down: what it missed, then a check
+            await self.backfill()
+            await self.reconcile("stream reconnected")
+            return
+        if kind == "HEARTBEAT":
+            last = str(payload.get("lastTransactionID", ""))
+            if last.isdigit() and int(last) > self.cursor:
+                await self.backfill()
             await self._account_state()
             return
         await self._emit([payload])
+
+    async def on_command(self, msg: Command) -> None:
+        if msg.name == "reconcile":
+            await self.reconcile(msg.args.get("reason", "periodic"))
+
+    async def reconcile(self, reason: str) -> None:
+        """Mass status at one cursor: the venue's positions and working orders as of its
+        transaction L, every transaction up to L applied first, then the order manager
+        compares (:mod:`algotrading.execution.reconciliation`). A stream that already
+        brought transactions past L makes the picture stale: the next check tries again."""
+        from algotrading.adapters.oanda.connect import positions_at
+
+        try:
+            pending, pending_last = await self.client.pending_orders_at()
+            positions, last = await positions_at(self.client)
+        except (V20Error, *UNKNOWN, WireError, KeyError) as exc:
+            self.log.warning("reconcile_deferred", reason=str(exc))
+            return
+        if pending_last != last or not last.isdigit():  # the account moved between the two
+            self.log.info("reconcile_stale", orders_at=pending_last, positions_at=last)
+            return
+        if int(last) > self.cursor:
+            await self.backfill()
+        if self.cursor != int(last) or self._pending:
+            self.log.info("reconcile_stale", cursor=self.cursor, venue=last)
+            return
+        working = tuple(sorted(self.sent.client_id(o) or f"v20:{o.get('id')}" for o in pending))
+        await self.send(
+            VenuePositions(
+                ts_event=self.clock.now_ns(),
+                cursor=last,
+                positions={i: (p.quantity, p.avg_price) for i, p in positions.items()},
+                working=working,
+                reason=reason,
+            )
+        )
 
     async def _account_state(self) -> None:
         try:
