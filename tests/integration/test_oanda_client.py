@@ -533,41 +533,30 @@ def tx_line(item: dict[str, Any]) -> bytes:
     return json.dumps(item).encode() + b"\n"
 
 
-async def test_transaction_stream_backfills_after_each_connect(server: V20Server) -> None:
+async def test_transaction_stream_announces_each_connect(server: V20Server) -> None:
+    """Each (re)connection is announced before its first line: the venue actor fetches what
+    the stream missed from its own cursor (the stream itself never skips or fetches)."""
     t = "2024-01-08T08:00:00.000000000Z"
-    book = [{"id": str(i), "type": "ORDER_CANCEL", "orderID": "1", "time": t} for i in (1, 2, 3)]
-
-    async def sinceid(request: web.Request) -> web.Response:
-        since = int(request.query["id"])
-        newer = [tx for tx in book if int(tx["id"]) > since]
-        return web.json_response({"transactions": newer, "lastTransactionID": book[-1]["id"]})
-
-    async def second(request: web.Request) -> web.StreamResponse:
-        book.append({"id": "4", "type": "ORDER_CANCEL", "orderID": "1", "time": t})  # missed
-        heartbeat = {"type": "HEARTBEAT", "lastTransactionID": "4", "time": t}
-        five = {"id": "5", "type": "ORDER_CANCEL", "orderID": "1", "time": t}
-        return await server.chunked([tx_line(heartbeat), tx_line(five)])(request)
-
     first = server.chunked(
         [tx_line({"type": "HEARTBEAT", "lastTransactionID": "3", "time": t})], "end"
     )
-    server.route("GET", BASE + "/transactions/sinceid", sinceid)
+    second = server.chunked(
+        [
+            tx_line({"type": "HEARTBEAT", "lastTransactionID": "4", "time": t}),
+            tx_line({"id": "5", "type": "ORDER_CANCEL", "orderID": "1", "time": t}),
+        ]
+    )
     server.route("GET", BASE + "/transactions/stream", sequence(first, second))
-    seen = ""
-    ids: list[str] = []
+    kinds: list[str] = []
     async with asyncio.timeout(5), client_for(server) as client:
-        stream = transaction_events(client, lambda: seen)
+        stream = transaction_events(client)
         async with contextlib.aclosing(stream):
             async for event in stream:
-                payload = event.payload
-                ids.append(payload.get("id", "HB"))
-                if "id" in payload:
-                    seen = max(seen, payload["id"], key=lambda s: int(s or 0))
-                if payload.get("id") == "5":
+                kinds.append(event.payload.get("id", event.payload["type"]))
+                if event.payload.get("id") == "5":
                     break
-    assert ids == ["1", "2", "3", "HB", "4", "HB", "5"]
-    backfills = [r[3]["id"] for r in server.requests if r[1].endswith("/sinceid")]
-    assert backfills == ["0", "3"]
+    assert kinds == ["RECONNECTED", "HEARTBEAT", "RECONNECTED", "HEARTBEAT", "5"]
+    assert not [r for r in server.requests if r[1].endswith("/sinceid")]
 
 
 # -- the token -------------------------------------------------------------------------------

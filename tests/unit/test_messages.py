@@ -65,6 +65,10 @@ SAMPLES = [
     m.Command(ts_event=6, name="halt", args={"reason": "r"}),
     m.ActorFailed(ts_event=6, actor="model", error="E", restarts=1, action="restart"),
     m.VenueEvent(ts_event=6, venue="oanda", payload={"type": "ORDER_FILL", "units": "-100"}),
+    m.VenueCursor(ts_event=6, venue="oanda", account="101-1", transaction_id="42"),
+    m.VenuePositions(
+        ts_event=6, cursor="42", positions={"EUR_USD": (-100.0, 1.1)}, working=("a-000001",)
+    ),
     m.Recorded(ts_event=7, actor="strategy", step="in", body=b"\x81\xa1a\x01"),
 ]
 
