@@ -1,0 +1,187 @@
+"""Chaos on the books: the daemon and the sim-exchange server as separate processes, the
+strategy trading with a stop-loss and a take-profit resting at the venue as legs, every order
+held 150 ms by the venue, the transaction stream stalled now and then; the daemon is killed
+with SIGKILL at random instants (while starting, while orders are in flight, while legs rest)
+and restarted on its state directory, and the venue is killed and restarted on its own.
+
+At the end the books equal the venue's own records: every fill the venue made is in the
+daemon's ``fills`` table exactly once (legs' fills included, and those made while the daemon
+was down), no client id reached the venue twice, the daemon's positions equal the venue's per
+instrument, and the state file passes ``integrity_check``.
+
+Smaller in CI (``CI=true``); ``CHAOS_KILLS`` sets the number of daemon kills locally."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import SIM_TOKEN, SimServer, free_port, v20
+
+
+def _kills() -> tuple[int, int]:
+    if os.environ.get("CHAOS_KILLS"):
+        daemon = int(os.environ["CHAOS_KILLS"])
+        return daemon, max(1, daemon // 10)
+    return (6, 1) if os.environ.get("CI") else (24, 3)
+
+
+class Venue:
+    """The sim-exchange server on a fixed port and state directory, killable and restartable."""
+
+    def __init__(self, tmp_path: Path, conf: Path) -> None:
+        self.tmp_path = tmp_path
+        self.conf = conf
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.account = ""
+
+    def start(self) -> SimServer:
+        env = {**os.environ, "ALGOTRADING_SIM_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+        log = (self.tmp_path / f"venue{self.starts}.log").open("w")
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "algotrading", "sim-exchange", "--port", str(self.port),
+             "--state-dir", str(self.tmp_path / "sim"), "--speed", "5",
+             "--config", str(self.conf)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.account = v20(self.url, "/v3/accounts")["accounts"][0]["id"]
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert self.account, "the venue did not start"
+        self.faults({"order_delay_ms": 150})
+        return SimServer(self.url, self.account)
+
+    def faults(self, spec: dict) -> None:
+        request = urllib.request.Request(
+            self.url + "/admin/faults",
+            method="POST",
+            data=json.dumps(spec).encode(),
+            headers={"Authorization": f"Bearer {SIM_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@contextlib.contextmanager
+def _venue(tmp_path: Path) -> Iterator[Venue]:
+    conf = tmp_path / "venue-conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text("feed:\n  rate_hz: 1.0\n")  # a quote every s of data
+    venue = Venue(tmp_path, conf)
+    venue.start()
+    try:
+        yield venue
+    finally:
+        venue.stop()
+
+
+def _daemon(tmp_path: Path, conf: Path, state: Path, env: dict, *extra: str, log: str):
+    return subprocess.Popen(
+        [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
+         "--state-dir", str(state), *extra],
+        env=env, stdout=(tmp_path / f"{log}.out").open("w"),
+        stderr=(tmp_path / f"{log}.err").open("w"), text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_legs_resting_at_the_venue_kills_and_stalls_lose_no_fill(tmp_path):
+    daemon_kills, venue_kills = _kills()
+    rng = random.Random(15)
+    with _venue(tmp_path) as venue:
+        conf = tmp_path / "conf"
+        conf.mkdir()
+        (conf / "system.yaml").write_text(
+            f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{venue.url}'}}\n"
+            "strategy:\n  params: {fast: 2, slow: 4}\n"
+            "  exits: {stop_loss: {pips: 2}, take_profit: {pips: 2}}\n"
+            "state:\n  snapshot_every_seconds: 2.0\n  reconcile_every_seconds: 2.0\n"
+        )
+        (conf / "market.yaml").write_text("bar_interval: 5s\n")
+        env = {**os.environ, "ALGOTRADING_OANDA_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+        state = tmp_path / "state"
+        venue_kill_at = set(rng.sample(range(1, daemon_kills), venue_kills))
+        for i in range(daemon_kills):
+            proc = _daemon(tmp_path, conf, state, env, log=f"run{i}")
+            time.sleep(rng.uniform(0.5, 5.0))  # while starting, or trading
+            if i % 4 == 2:  # the transaction stream goes silent for a while
+                venue.faults({"stall_streams": {"stream": "transactions", "seconds": 3}})
+                time.sleep(rng.uniform(0.5, 3.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            if i in venue_kill_at:  # the venue too, while the daemon is down
+                venue.kill()
+                time.sleep(rng.uniform(0.0, 1.0))
+                venue.start()
+            time.sleep(rng.uniform(0.0, 1.5))  # down: the venue trades the legs on
+        last = _daemon(tmp_path, conf, state, env, "--duration", "12", log="final")
+        assert last.wait(timeout=90) == 0, (tmp_path / "final.err").read_text()[-3000:]
+
+        server = SimServer(venue.url, venue.account)
+        transactions = server.call(f"/v3/accounts/{venue.account}/transactions/sinceid?id=0")[
+            "transactions"
+        ]
+        positions = server.call(f"/v3/accounts/{venue.account}/openPositions")["positions"]
+
+    created = [
+        t["clientExtensions"]["id"]
+        for t in transactions
+        if t["type"] in ("MARKET_ORDER", "LIMIT_ORDER", "STOP_ORDER") and t.get("clientExtensions")
+    ]
+    assert created, "the daemon never traded"
+    assert [c for c, n in Counter(created).items() if n > 1] == []  # nothing sent twice
+    refused = [t for t in transactions if t.get("rejectReason") == "CLIENT_ORDER_ID_ALREADY_EXISTS"]
+    assert refused == []
+
+    db = sqlite3.connect(state / "algotrading.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = db.execute("SELECT fill_id, client_order_id FROM fills").fetchall()
+    recorded = Counter(fid for fid, _ in rows)
+    venue_fills = [t for t in transactions if t["type"] == "ORDER_FILL"]
+    legs = [t for t in venue_fills if str(t.get("clientOrderID", "")).endswith((".sl", ".tp"))]
+    assert legs, "no leg filled: the test did not test the legs"
+    lost = [t["id"] for t in venue_fills if recorded[t["id"]] == 0]
+    assert lost == [], f"{len(lost)} of {len(venue_fills)} venue fills lost"
+    assert [f for f, n in recorded.items() if n > 1] == []
+    entries = [fid for fid, cid in rows if cid == "reconciliation"]
+    assert entries == [], "a position no fill explains: the books lost something"
+
+    venue_positions = {
+        p["instrument"]: float(p["long"]["units"]) + float(p["short"]["units"]) for p in positions
+    }
+    ours = {i: q for i, q in db.execute("SELECT instrument, quantity FROM positions") if q}
+    assert ours == {i: q for i, q in venue_positions.items() if q}
