@@ -83,7 +83,7 @@ async def journal_a_day(db: Path, config, quote_hz: float, days: float, snapshot
         if actor.name == "bar_builder":
             queue.append(("strategy", msg))
 
-    for name in ("bar_builder", "strategy"):
+    for name in ("bar_builder", "model", "strategy"):  # the model: no model, idle, as live
         actors[name] = session.graph.specs[name].factory()
         actors[name].bind(send, actors[name].clock)
     start = parse_utc(config.system.feed.start)
@@ -110,7 +110,8 @@ async def journal_a_day(db: Path, config, quote_hz: float, days: float, snapshot
                 counts["bars"] += name == "strategy"
         counts["quotes"] += 1
         if snapshot and not snapped and quote.ts_event >= snapshot_at:
-            states = {n: (recorder.last_input_seq.get(n, 0), a.snapshot_state())  # type: ignore[attr-defined]
+            # as the daemon's snapshot: each recorded actor at its own position
+            states = {n: (recorder.position(n), a.snapshot_state())  # type: ignore[attr-defined]
                       for n, a in actors.items()}  # fmt: skip
             store.save_snapshots(quote.ts_event, states, snapshot_meta(config))
             snapped = True
