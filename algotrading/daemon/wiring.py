@@ -50,7 +50,6 @@ from algotrading.messages import (
     Timer,
 )
 from algotrading.models.live import LiveModel
-from algotrading.models.prediction_file import read_predictions
 from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import LIMIT_NAMES, RiskLimits, TradingSwitch
@@ -194,6 +193,8 @@ def model_actor(config: Config, state_db: Path | None = None) -> Callable[[], Mo
     restarted actor loads the registry's model again (the active one, after a swap)."""
     model = config.model.model
     if model.kind == "predictions":
+        from algotrading.models.prediction_file import read_predictions  # pyarrow: only here
+
         predictions = read_predictions(model.path)
         model_id = f"file:{Path(model.path).name}"
         return lambda: ModelActor(kind=model.kind, predictions=predictions, model_id=model_id)
