@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from algotrading.actors.bar_builder import BarBuilderActor
 from algotrading.actors.execution import ExecutionActor
@@ -49,8 +50,6 @@ from algotrading.messages import (
     SubmitOrder,
     Timer,
 )
-from algotrading.models.live import LiveModel
-from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import LIMIT_NAMES, RiskLimits, TradingSwitch
 from algotrading.runtime.actor import Actor
@@ -61,6 +60,9 @@ from algotrading.sim.costs import CostModel, FinancingModel, FinancingRate, Late
 from algotrading.sim.exchange import SimExchange
 from algotrading.state.journal import Journal
 from algotrading.strategies.registry import StrategyFactory
+
+if TYPE_CHECKING:  # a model (numpy, features) is loaded only where one is configured
+    from algotrading.models.live import LiveModel
 
 # Order matters where one message goes to several actors: the venue sees a bar before the
 # bar-builder, so orders decided on the previous bar fill at this bar's open before any
@@ -219,6 +221,9 @@ def registry_loader(path: Path) -> Callable[[str], LiveModel]:
     """Loads a model of the registry at ``path`` by id ("" = the active one)."""
 
     def load(model_id: str) -> LiveModel:
+        from algotrading.models.live import LiveModel
+        from algotrading.models.registry import ModelRegistry
+
         with ModelRegistry(path) as registry:
             entry = registry.get(model_id) if model_id else registry.active()
         if entry is None:
