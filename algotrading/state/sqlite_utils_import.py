@@ -1,22 +1,27 @@
-"""sqlite-utils, imported without importing pandas.
+"""sqlite-utils, imported without importing pandas and numpy.
 
-sqlite-utils imports pandas at import time whenever it is installed, only to add
-``pandas.Timestamp`` to the column types it knows (``sqlite_utils.db.COLUMN_TYPE_MAPPING``);
-that import alone was a third of a second of the daemon's start-up. Our tables are declared
-with Python's types (``str``, ``int``, ``float``, ``bytes``), so the module is imported with
-pandas hidden; where pandas was imported first, nothing is hidden and nothing differs."""
+sqlite-utils imports pandas and numpy at import time whenever they are installed, only to add
+their scalar types (``pandas.Timestamp``, ``numpy.int64``, ...) to the column types it knows
+(``sqlite_utils.db.COLUMN_TYPE_MAPPING``); those imports were most of a daemon's start-up. Our
+tables are declared with Python's types (``str``, ``int``, ``float``, ``bytes``), so the module
+is imported with them hidden. One that was imported first is not hidden, and is mapped as
+before."""
 
 from __future__ import annotations
 
 import sys
 
-if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+_hidden = (
+    []
+    if "sqlite_utils" in sys.modules
+    else [name for name in ("pandas", "numpy") if name not in sys.modules]
+)
+for _name in _hidden:
+    sys.modules[_name] = None  # type: ignore[assignment]  # its import: ImportError
+try:
     import sqlite_utils as sqlite_utils
-else:
-    sys.modules["pandas"] = None  # type: ignore[assignment]  # import of pandas: ImportError
-    try:
-        import sqlite_utils as sqlite_utils
-    finally:
-        del sys.modules["pandas"]
+finally:
+    for _name in _hidden:
+        del sys.modules[_name]
 
 __all__ = ["sqlite_utils"]
