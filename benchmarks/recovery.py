@@ -213,10 +213,11 @@ def time_process_restarts(
                     took = time.perf_counter() - started
                 finally:
                     proc.send_signal(signal.SIGKILL)
-                    proc.wait()
+                    _, _, usage = os.wait4(proc.pid, 0)  # its CPU time: not the machine's load
+                    proc.returncode = -signal.SIGKILL
             if run:  # the first start writes the bytecode
                 seconds.append(took)
-                events.append(_warm_start_event(log))
+                events.append({**_warm_start_event(log), "cpu_s": usage.ru_utime + usage.ru_stime})
     finally:
         sock.close()
     return seconds, events
@@ -238,12 +239,15 @@ def report_process_restarts(quote_hz: float, days: float, restarts: int) -> None
         )
     used = sum(1 for e in events if e.get("snapshot_set") is not None)
     warm = [e["seconds"] for e in events if "seconds" in e]
+    cpu = [e["cpu_s"] for e in events]
     median = statistics.median(seconds)
     verdict = "met" if median < RESTART_TARGET_S else "NOT met"
     print(
         f"  process start to READY=1 after kill -9 (snapshot, {restarts} restarts): median "
         f"{median * 1e3:6.1f} ms, p99 {p99(seconds) * 1e3:6.1f} ms, min {min(seconds) * 1e3:6.1f}"
-        f" ms; warm start median {statistics.median(warm) * 1e3 if warm else math.nan:.1f} ms, "
+        f" ms; its CPU time (user + system, to the kill) median "
+        f"{statistics.median(cpu) * 1e3:.0f} ms; warm start median "
+        f"{statistics.median(warm) * 1e3 if warm else math.nan:.1f} ms, "
         f"snapshot used {used}/{len(events)}  target median < {RESTART_TARGET_S * 1e3:.0f} ms: "
         f"{verdict}"
     )
