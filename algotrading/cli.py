@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 EXIT_BAD_INPUT = 2
 
+#: The commands whose parsers this module defines. The others' parsers come from their own
+#: modules, which import what those commands need (pandas, pyarrow, rich): a command line
+#: naming one of these is parsed without them, so the daemon does not start slower for them.
+OWN_COMMANDS = frozenset({"run", "backtest", "backup", "replay"})
+
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
     params = {}
@@ -33,7 +38,14 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the top-level parser has no option that takes a value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command``, one of :data:`OWN_COMMANDS`, only the
+    parsers this module defines (that command's parser is the same)."""
     parser = argparse.ArgumentParser(
         prog="algotrading",
         description="A live-trading daemon for forex and index CFDs: backtest, paper and live "
@@ -146,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
     replay.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    if command in OWN_COMMANDS:
+        return parser
     from algotrading.backtest.sweep_cli import add_sweep_parser
     from algotrading.data.convert import add_data_commands
     from algotrading.models.train_cli import add_train_parser
@@ -164,8 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_command(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     try:
+        if args.command == "run":
+            return _run(args)
         if args.command == "backtest":
             return _backtest(args)
         if args.command == "data":

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the one function that needs it
+    import numpy as np
+    from numpy.typing import NDArray
 
 NS = 1_000_000_000
 
@@ -42,6 +44,8 @@ def parse_utc(text: str) -> int:
 def iso_utc_many(ts_ns: Sequence[int] | NDArray[np.int64]) -> list[str]:
     """:func:`iso_utc` of many times at once, vectorised (an equity curve of millions of rows);
     identical text, fractions included."""
+    import numpy as np
+
     ts = np.asarray(ts_ns, dtype=np.int64)
     seconds, fractions = np.divmod(ts, NS)
     text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s").tolist()

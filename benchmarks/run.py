@@ -18,7 +18,8 @@ delivered; "total" adds start-up, metrics and report.html. Plus micro-benchmarks
 delivery cost, the store's read speed and the generators; and the machine-learning figures of
 ``benchmarks/ml.py`` (inference latency per bar, ``ml_signal`` backtest throughput) and the
 tick-to-order latency of a paper session over loopback (``benchmarks/paper_latency.py``) and
-the daemon's recovery time after a day of minute bars journaled (``benchmarks/recovery.py``).
+the daemon's recovery time after a day of minute bars journaled, in process and as a whole
+process killed with ``kill -9`` and started again to ``READY=1`` (``benchmarks/recovery.py``).
 """
 
 from __future__ import annotations
@@ -304,7 +305,9 @@ def main() -> None:
     paper_main(20.0 if args.quick else 60.0)
     from recovery import report as recovery_report  # benchmarks/recovery.py
 
-    recovery_report(quote_hz=1.0, days=0.25 if args.quick else 1.0)
+    recovery_report(
+        quote_hz=1.0, days=0.25 if args.quick else 1.0, restarts=5 if args.quick else 20
+    )
 
 
 if __name__ == "__main__":

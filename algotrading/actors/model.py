@@ -22,13 +22,16 @@ import asyncio
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from algotrading.errors import AlgotradingError
 from algotrading.messages import Alert, AlertLevel, Bar, Command, Message, Prediction
-from algotrading.models.live import LiveModel
 from algotrading.models.prediction_file import ANY
 from algotrading.runtime.actor import Actor
 from algotrading.runtime.driver import sync_handler
+
+if TYPE_CHECKING:  # a model (numpy, features) is loaded by the factory that needs one
+    from algotrading.models.live import LiveModel
 
 MODEL_KINDS = ("none", "predictions", "registry")
 RECENT_BARS = 2_000  # per instrument, to warm a swapped-in model

@@ -21,18 +21,18 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from decimal import Decimal
-from typing import Annotated, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Self
 from urllib.parse import urlsplit
 
 import msgspec
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
-from websockets.uri import parse_uri
 
 from algotrading.errors import AlgotradingError
 from algotrading.log import get_logger
 from algotrading.messages import Quote
 from algotrading.timestamps import parse_utc
+
+if TYPE_CHECKING:  # the configuration's schema is read by every command: websockets later
+    from websockets.asyncio.client import ClientConnection
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Path = tuple[str | int, ...]
@@ -102,6 +102,9 @@ class WebsocketFeedConfig(_Schema, frozen=True):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from websockets.exceptions import InvalidURI
+        from websockets.uri import parse_uri
+
         try:
             parse_uri(self.url)
         except InvalidURI as exc:
@@ -386,6 +389,9 @@ class WebsocketFeed:
 
     async def _session(self) -> AsyncGenerator[Quote, None]:
         """One connection: connect, subscribe, and yield quotes until it fails or goes stale."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
         cfg = self.config
         try:
             async with connect(

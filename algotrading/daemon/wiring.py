@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from algotrading.actors.bar_builder import BarBuilderActor
 from algotrading.actors.execution import ExecutionActor
@@ -51,9 +52,6 @@ from algotrading.messages import (
     VenueCursor,
     VenuePositions,
 )
-from algotrading.models.live import LiveModel
-from algotrading.models.prediction_file import read_predictions
-from algotrading.models.registry import ModelRegistry
 from algotrading.risk.breaker_set import BreakerSet
 from algotrading.risk.checks import LIMIT_NAMES, RiskLimits, TradingSwitch
 from algotrading.runtime.actor import Actor
@@ -64,6 +62,9 @@ from algotrading.sim.costs import CostModel, FinancingModel, FinancingRate, Late
 from algotrading.sim.exchange import SimExchange
 from algotrading.state.journal import Journal
 from algotrading.strategies.registry import StrategyFactory
+
+if TYPE_CHECKING:  # a model (numpy, features) is loaded only where one is configured
+    from algotrading.models.live import LiveModel
 
 # Order matters where one message goes to several actors: the venue sees a bar before the
 # bar-builder, so orders decided on the previous bar fill at this bar's open before any
@@ -199,6 +200,8 @@ def model_actor(config: Config, state_db: Path | None = None) -> Callable[[], Mo
     restarted actor loads the registry's model again (the active one, after a swap)."""
     model = config.model.model
     if model.kind == "predictions":
+        from algotrading.models.prediction_file import read_predictions  # pyarrow: only here
+
         predictions = read_predictions(model.path)
         model_id = f"file:{Path(model.path).name}"
         return lambda: ModelActor(kind=model.kind, predictions=predictions, model_id=model_id)
@@ -223,6 +226,9 @@ def registry_loader(path: Path) -> Callable[[str], LiveModel]:
     """Loads a model of the registry at ``path`` by id ("" = the active one)."""
 
     def load(model_id: str) -> LiveModel:
+        from algotrading.models.live import LiveModel
+        from algotrading.models.registry import ModelRegistry
+
         with ModelRegistry(path) as registry:
             entry = registry.get(model_id) if model_id else registry.active()
         if entry is None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy only in the array functions: the streaming classes run without it
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 def sma(values: NDArray[np.float64], window: int) -> NDArray[np.float64]:
     """SMA of ``values``; NaN until ``window`` values are known (its warm-up)."""
+    import numpy as np
+
     if window < 1:
         raise ValueError("window must be >= 1")
     out = np.full(len(values), np.nan)
@@ -45,6 +49,8 @@ def ema(values: NDArray[np.float64], span: int) -> NDArray[np.float64]:
     """Exponential moving average, ``alpha = 2 / (span + 1)``, seeded with the first value
     (pandas' ``ewm(span=span, adjust=False).mean()``), computed in the same order of operations
     as :class:`RollingEma` so the two agree bit for bit."""
+    import numpy as np
+
     rolling = RollingEma(span)
     return np.array([rolling.update(float(v)) for v in values], dtype=np.float64)
 

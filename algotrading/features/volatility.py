@@ -9,9 +9,11 @@ True range of bar t: ``max(high - low, |high - close[t-1]|, |low - close[t-1]|)`
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy only in the array functions: the streaming classes run without it
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 def true_range(high: float, low: float, prev_close: float | None) -> float:
@@ -54,6 +56,8 @@ def atr(
     high: NDArray[np.float64], low: NDArray[np.float64], close: NDArray[np.float64], period: int
 ) -> NDArray[np.float64]:
     """ATR over whole arrays; NaN during the warm-up."""
+    import numpy as np
+
     rolling = RollingAtr(period)
     out = np.full(len(close), np.nan)
     for i, (h, lo, c) in enumerate(zip(high.tolist(), low.tolist(), close.tolist(), strict=True)):

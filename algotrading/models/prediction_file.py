@@ -19,11 +19,6 @@ import csv
 import math
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-
 from algotrading.errors import DataError
 from algotrading.timestamps import parse_utc
 
@@ -51,6 +46,11 @@ def read_predictions(path: str | Path) -> dict[tuple[str, int], float]:
 
 def _read_columns(path: Path, columns: list[str]) -> dict[tuple[str, int], float] | None:
     """The whole file as columns; None when any row needs the row-by-row reader."""
+    import numpy as np  # here, not at the top: the model actor imports this module
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
     wanted = [c for c in ("time", "prediction", "instrument") if c in columns]
     if len(set(columns)) != len(columns):
         return None  # a repeated header: leave it to csv.DictReader's rule (the last wins)

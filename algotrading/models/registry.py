@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-import sqlite_utils
 
 from algotrading.errors import DataError
 from algotrading.models.base import ModelMetadata
+from algotrading.state.sqlite_utils_import import sqlite_utils
 
 TABLE = "models"
 

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-import numpy as np
 
 from algotrading import __version__
 from algotrading.log import get_logger
@@ -164,6 +163,7 @@ class _RuntimeCollector:
     def _model(self) -> Iterator[Metric]:
         """Inference time of the live model over its recent predictions (the model keeps the
         last 10,000 timings), and the predictions over the model actor's budget."""
+        import numpy as np
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         model = self.ctx.runtime.supervisor.actors.get("model")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-import sqlite_utils
-
 from algotrading.errors import AlgotradingError
+from algotrading.state.sqlite_utils_import import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
