@@ -12,6 +12,7 @@ from algotrading.messages import (
     ActorFailed,
     Alert,
     AlertLevel,
+    Bar,
     BreakerFigures,
     Fill,
     Financing,
@@ -56,6 +57,11 @@ class MonitorActor(Actor):
         await super().handle(msg)
         if self.observer is not None:  # the daemon's services: alerts, metrics
             self.observer(msg)
+
+    @sync_handler
+    def on_bar(self, msg: Bar) -> Sequence[Message]:
+        """Heard only in the daemon, for its read model's marks (the observer)."""
+        return ()
 
     @sync_handler
     def on_order(self, msg: Order) -> Sequence[Message]:

@@ -21,6 +21,7 @@ from algotrading.adapters.venue import Venue, build_venue
 from algotrading.backtest.ledger import Ledger
 from algotrading.config import Config
 from algotrading.daemon.control import Control, command_targets
+from algotrading.daemon.read_model import ReadModel
 from algotrading.daemon.reconcile import ReconcileService
 from algotrading.daemon.recovery import reconcile_at_start, working_orders
 from algotrading.daemon.schedules import ScheduleService
@@ -128,6 +129,9 @@ async def run_daemon(
     recorder = Recorder(store)
     try:
         recovered = await reconcile_at_start(store, venue)
+        working = working_orders(store)
+        book = ReadModel.starting(venue.positions or {}, working)
+        observers.append(book.observe)  # first: what services read is current when they look
         session = build_session(
             config,
             strategy,
@@ -141,10 +145,11 @@ async def run_daemon(
             state_db=state_dir / DB_NAME,
             venue=venue.actor(instruments, store),
             venue_positions=venue.positions,
-            working_orders=working_orders(store),
+            working_orders=working,
             observer=fan_out(observers),
         )
         restored = restore_risk_state(store, session.switch, session.breakers)
+        book.trading_state, book.trading_reason = session.switch.state, session.switch.reason
         if restored:
             log.warning("risk_state_restored", restored=restored, state=str(session.switch.state))
         runtime = LiveRuntime(
@@ -226,6 +231,7 @@ async def run_daemon(
             session_id=session_id,
             mode="paper" if venue.kind == "simulated" else f"paper ({venue.kind})",
             observers=observers,
+            book=book,
         )
         running: list[Service] = []
         wanted = list(services) if services is not None else default_services(ctx)
@@ -253,16 +259,15 @@ async def run_daemon(
             await venue.close()
     assert session is not None
     assert runtime is not None
-    ledger = session.ledger
     return RunSummary(
         exit_code=max(code, runtime.exit_code),
         reason=runtime.stop_reason,
         session_id=session_id,
-        orders=ledger.n_orders,
-        fills=ledger.n_fills,
-        equity=ledger.last_account.equity if ledger.last_account else None,
-        positions=_positions(session, runtime, symbols, venue),
-        open_orders=_open_orders(session, runtime, venue),
+        orders=book.orders,
+        fills=book.fills,
+        equity=book.account.equity if book.account else None,
+        positions=book.quantities(symbols),
+        open_orders=len(book.working),
         trading_state=str(session.switch.state),
     )
 
@@ -366,21 +371,6 @@ async def _stop_services(starting: asyncio.Task[None], running: list[Service]) -
             await service.stop()
         except Exception:
             get_logger("daemon").exception("service_stop_failed", service=service.name)
-
-
-def _positions(
-    session: Session, runtime: LiveRuntime, symbols: list[str], venue: Venue
-) -> dict[str, float]:
-    if venue.positions is None:
-        return {s: session.exchange.position(s).quantity for s in symbols}
-    book = runtime.actor("order_manager").book  # type: ignore[attr-defined]
-    return {s: book[s].quantity if s in book else 0.0 for s in symbols}
-
-
-def _open_orders(session: Session, runtime: LiveRuntime, venue: Venue) -> int:
-    if venue.positions is None:
-        return len(list(session.exchange.working_orders()))
-    return len(runtime.actor("order_manager").open_orders())  # type: ignore[attr-defined]
 
 
 def _retrainer(ctx: DaemonContext) -> Retrainer | None:

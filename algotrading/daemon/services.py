@@ -24,6 +24,7 @@ from algotrading.messages import Message
 if TYPE_CHECKING:
     from algotrading.config import Config
     from algotrading.daemon.control import Control
+    from algotrading.daemon.read_model import ReadModel
     from algotrading.daemon.wiring import Session
     from algotrading.runtime.live import LiveRuntime
     from algotrading.state.store import StateStore
@@ -44,6 +45,7 @@ class DaemonContext:
     control: Control
     session_id: str
     mode: str
+    book: ReadModel  # positions, orders, fills, account, trading state: what services read
     started_wall_ns: int = field(default_factory=time.time_ns)
     started_mono: float = field(default_factory=time.monotonic)
     observers: list[Observer] = field(default_factory=list)

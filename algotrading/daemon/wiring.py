@@ -343,6 +343,13 @@ def build_session(
             else r
             for r in routes
         )
+    if observer is not None:  # the daemon's read model marks positions at the last bar
+        routes = tuple(
+            Route(r.source, r.message, (*r.targets, "monitor"))
+            if (r.source, r.message) == ("bar_builder", Bar)
+            else r
+            for r in routes
+        )
     if venue is not None:  # a broker prices its own orders: market data is not sent to it
         routes = tuple(
             Route(r.source, r.message, tuple(t for t in r.targets if t != "venue"))

@@ -179,8 +179,8 @@ def _status(r: dict[str, Any], c: Console) -> None:
     feed = r["feed"]
     behind = "no data yet" if feed["behind_s"] is None else f"{feed['behind_s']:g}s behind"
     c.print(
-        f"feed: {behind} (last {feed['last_event'] or '-'}), {feed['received']:,} received, "
-        f"{feed['dropped']} dropped; clock {r['clock']}"
+        f"feed: {behind} (last bar {feed['last_event'] or '-'}), {feed['bars']:,} bars; "
+        f"clock {r['clock']}"
     )
     actors = Table("actor", "restarts", "queue", "handled", "busy s", "escalated", title="actors")
     for a in r["actors"]:

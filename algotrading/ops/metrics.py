@@ -107,7 +107,7 @@ class _RuntimeCollector:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        runtime, session = self.ctx.runtime, self.ctx.session
+        runtime = self.ctx.runtime
         handled = CounterMetricFamily(
             f"{NS}_actor_messages_handled", "Messages each actor has handled.", labels=["actor"]
         )
@@ -140,7 +140,7 @@ class _RuntimeCollector:
         state = GaugeMetricFamily(
             f"{NS}_trading_state", "The trading state: 1 for the current one.", labels=["state"]
         )
-        current = session.switch.state
+        current = self.ctx.book.trading_state
         for s in TradingState:
             state.add_metric([s.value], 1.0 if s is current else 0.0)
         yield state
@@ -339,7 +339,7 @@ class DaemonMetrics:
             "status": "ok" if not stuck and not runtime.stopping else "unhealthy",
             "stuck": stuck,
             "stopping": runtime.stopping,
-            "trading_state": str(self.ctx.session.switch.state),
+            "trading_state": str(self.ctx.book.trading_state),
             "uptime_s": round(self.ctx.uptime_s(), 3),
             "session_id": self.ctx.session_id,
         }

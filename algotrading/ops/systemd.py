@@ -177,13 +177,12 @@ def _status(text: str | None) -> tuple[str, ...]:
 def status_line(ctx: DaemonContext) -> str:
     """The one-line summary ``systemctl status`` shows: trading state, orders, fills, equity,
     restarts."""
-    session, runtime = ctx.session, ctx.runtime
-    ledger = session.ledger
-    account = ledger.last_account
+    book, runtime = ctx.book, ctx.runtime
+    account = book.account
     equity = f"{account.equity:.2f} {account.currency}" if account is not None else "n/a"
     restarts = sum(runtime.supervisor.restarts(name) for name in runtime.supervisor.actors)
     return (
-        f"{ctx.mode} {session.switch.state}: {ledger.n_orders} orders, {ledger.n_fills} fills, "
+        f"{ctx.mode} {book.trading_state}: {book.orders} orders, {book.fills} fills, "
         f"equity {equity}, {restarts} restarts"
     )
 

@@ -12,7 +12,7 @@ from algotrading.ops.admin.commands import AdminCommands
 from algotrading.ops.admin.config import AdminConfig, socket_path
 from algotrading.ops.admin.protocol import Request
 from algotrading.ops.admin.server import AdminServer, Peer
-from algotrading.ops.admin.views import PnlTracker, simulated
+from algotrading.ops.admin.views import PnlTracker
 
 
 class AdminService:
@@ -43,12 +43,8 @@ class AdminService:
         problems = config.problems()
         if problems:
             raise ValueError("system.yaml: admin: " + "; ".join(problems))
-        if simulated(ctx):  # the in-process venue starts every session with the initial cash
-            initial: float | None = ctx.config.system.account.initial_cash
-        else:
-            last = ctx.session.ledger.last_account
-            initial = last.balance if last is not None else None
-        tracker = PnlTracker(start_balance=initial)
+        first = ctx.book.account  # the session's first mark, if one came already
+        tracker = PnlTracker(start_balance=first.balance if first is not None else None)
         ctx.observe(tracker.observe)
         server = AdminServer(
             self.socket or socket_path(config, ctx.state_dir),

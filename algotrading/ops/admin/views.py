@@ -1,8 +1,9 @@
 """What the read-only admin commands show: plain dictionaries read from the running daemon in
 one go (no await between reads, so each answer is one consistent moment).
 
-Positions and open orders come from the in-process simulated venue when the daemon runs one,
-and from the order manager's book otherwise (a broker's venue actor holds no book).
+Positions, open orders, fills, the account and the trading state come from the daemon's read
+model (:mod:`algotrading.daemon.read_model`), kept from the messages the monitor handles —
+never from an actor's attributes — whatever the venue.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from algotrading.actors.feed import FeedActor
-from algotrading.actors.order_manager import OrderManagerActor
 from algotrading.actors.risk import RiskActor
-from algotrading.actors.venue import SimVenueActor
 from algotrading.daemon.services import DaemonContext
-from algotrading.messages import AccountState, Message, Order
+from algotrading.messages import AccountState, Message
 from algotrading.risk.breakers import trading_day
 from algotrading.risk.checks import LIMIT_NAMES, RiskLimits
-from algotrading.sim.accounting import PositionState
 from algotrading.timestamps import iso_utc
 
 
@@ -43,10 +40,6 @@ class PnlTracker:
             self._day_end_ns = trading_day(msg.ts_event)
             self.day_start_equity = msg.equity
             self.day_start_ns = msg.ts_event
-
-
-def simulated(ctx: DaemonContext) -> bool:
-    return isinstance(ctx.runtime.actor("venue"), SimVenueActor)
 
 
 def live_limits(ctx: DaemonContext) -> RiskLimits:
@@ -86,17 +79,17 @@ def status(ctx: DaemonContext, tracker: PnlTracker, admin: dict[str, int]) -> di
         "config": ctx.config.source,
         "stopping": runtime.stopping,
         "trading": {
-            "state": str(switch.state),
-            "reason": switch.reason,
+            "state": str(ctx.book.trading_state),
+            "reason": ctx.book.trading_reason,
             "operator_state": str(switch.operator_state),
         },
         "actors": actors,
         "messages_handled": sum(runtime.handled.values()),
         "feed": feed(ctx),
         "breakers": breakers(ctx),
-        "orders": session.ledger.n_orders,
-        "fills": session.ledger.n_fills,
-        "open_orders": len(_open_orders(ctx)),
+        "orders": ctx.book.orders,
+        "fills": ctx.book.fills,
+        "open_orders": len(ctx.book.working),
         "positions": positions_now,
         "equity": account["equity"],
         "currency": account["currency"],
@@ -107,25 +100,17 @@ def status(ctx: DaemonContext, tracker: PnlTracker, admin: dict[str, int]) -> di
 
 
 def feed(ctx: DaemonContext) -> dict[str, Any]:
-    """How far the newest market data is behind the daemon's clock (data time), from what the
-    feed actor keeps: the last event time of each instrument."""
-    actor = ctx.runtime.actor("feed")
-    last: dict[str, int] = {}
-    received = dropped = 0
-    receive_latency_ns = 0
-    if isinstance(actor, FeedActor):
-        last = dict(getattr(actor, "last_ts", None) or getattr(actor, "_last_ts", {}))
-        received, dropped = actor.received, actor.dropped
-        receive_latency_ns = actor.last_latency_ns
+    """How far the newest market data is behind the daemon's clock (data time), per
+    instrument: the end of the last bar built from it, as the read model saw it."""
+    book = ctx.book
+    last = book.last_bar_ns
     now = ctx.runtime.clock.now_ns()
     newest = max(last.values(), default=0)
     return {
         "last_event": iso_utc(newest) if newest else None,
         "behind_s": round((now - newest) / 1e9, 3) if newest else None,
         "by_instrument": {s: round((now - ts) / 1e9, 3) for s, ts in sorted(last.items())},
-        "receive_latency_s": round(receive_latency_ns / 1e9, 6),
-        "received": received,
-        "dropped": dropped,
+        "bars": book.bars,
     }
 
 
@@ -151,18 +136,11 @@ _SHOWN_FIGURES = ("start_equity", "peak", "streak")
 
 def positions(ctx: DaemonContext) -> dict[str, Any]:
     """Every configured instrument, flat ones included; P&L in its quote currency."""
-    session = ctx.session
-    risk = ctx.runtime.actor("risk")
-    mids: dict[str, float] = risk.mids if isinstance(risk, RiskActor) else {}
-    manager = _order_manager(ctx)
-    sim = simulated(ctx)
+    book = ctx.book
     out = []
-    for symbol in sorted(session.instruments):
-        if sim:
-            held = session.exchange.position(symbol)
-        else:
-            held = manager.book.get(symbol, PositionState()) if manager else PositionState()
-        price = mids.get(symbol)
+    for symbol in sorted(ctx.session.instruments):
+        held = book.position(symbol)
+        price = book.marks.get(symbol)
         out.append(
             {
                 "instrument": symbol,
@@ -170,30 +148,29 @@ def positions(ctx: DaemonContext) -> dict[str, Any]:
                 "avg_price": held.avg_price if not held.is_flat else None,
                 "price": price,
                 "unrealized": held.unrealized(price) if price and not held.is_flat else 0.0,
-                "realized": manager.realized.get(symbol, 0.0) if manager else None,
-                "quote_currency": session.instruments[symbol].quote,
+                "realized": book.realized(symbol),
+                "quote_currency": ctx.session.instruments[symbol].quote,
             }
         )
     return {"positions": out}
 
 
 def orders(ctx: DaemonContext) -> dict[str, Any]:
-    manager = _order_manager(ctx)
     out = []
-    for order in _open_orders(ctx):
-        cid = order.client_order_id
+    for working in ctx.book.open_orders():
+        order = working.order
         out.append(
             {
-                "client_order_id": cid,
+                "client_order_id": order.client_order_id,
                 "parent_id": order.parent_id,
                 "instrument": order.instrument,
                 "side": str(order.side),
                 "type": str(order.order_type),
                 "quantity": order.quantity,
-                "filled": manager.filled.get(cid, 0.0) if manager else None,
+                "filled": working.filled,
                 "limit_price": order.limit_price,
                 "stop_price": order.stop_price,
-                "status": manager.status.get(cid, "") if manager else "",
+                "status": working.status,
                 "created": iso_utc(order.ts_event) if order.ts_event else None,
             }
         )
@@ -204,11 +181,7 @@ def pnl(ctx: DaemonContext, tracker: PnlTracker) -> dict[str, Any]:
     """In the account currency. ``realized``: the balance's change since the session started
     (closed trades net of commissions and financing); ``day``: equity's change since the first
     mark of this trading day the daemon saw (``day_since``)."""
-    account: AccountState | None
-    if simulated(ctx):
-        account = ctx.session.exchange.account_state(ctx.runtime.clock.now_ns())
-    else:
-        account = ctx.session.ledger.last_account
+    account = ctx.book.account
     if account is None:
         return {"currency": ctx.config.system.account.currency, "equity": None, "balance": None}
     start = tracker.start_balance
@@ -229,18 +202,6 @@ def pnl(ctx: DaemonContext, tracker: PnlTracker) -> dict[str, Any]:
 
 def limits_dict(limits: RiskLimits) -> dict[str, float | int]:
     return {name: getattr(limits, name) for name in LIMIT_NAMES}
-
-
-def _order_manager(ctx: DaemonContext) -> OrderManagerActor | None:
-    actor = ctx.runtime.actor("order_manager")
-    return actor if isinstance(actor, OrderManagerActor) else None
-
-
-def _open_orders(ctx: DaemonContext) -> list[Order]:
-    if simulated(ctx):
-        return list(ctx.session.exchange.working_orders())
-    manager = _order_manager(ctx)
-    return manager.open_orders() if manager else []
 
 
 def _when(value: datetime | int | None) -> str | None:

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from algotrading import __version__
+from algotrading.daemon.read_model import ReadModel
 from algotrading.messages import (
     AccountState,
     Alert,
@@ -78,12 +79,12 @@ class FakeRuntime:
 
 
 def fake_ctx(runtime: FakeRuntime | None = None) -> Any:
-    switch = SimpleNamespace(state=TradingState.REDUCING)
+    book = ReadModel(trading_state=TradingState.REDUCING)
     return cast(
         Any,
         SimpleNamespace(
             runtime=runtime or FakeRuntime(),
-            session=SimpleNamespace(switch=switch),
+            book=book,
             session_id="p18c",
             mode="paper",
             started_wall_ns=1_700_000_000 * NS,
@@ -207,7 +208,7 @@ def test_runtime_numbers_are_read_at_scrape_time():
     runtime.restart_counts["feed"] = 1
     runtime.busy_since["strategy"] = time.monotonic() - 6.0
     runtime.escalated.add("risk")
-    ctx.session.switch.state = TradingState.HALTED
+    ctx.book.trading_state = TradingState.HALTED
     scrape = samples(metrics.render().decode())
     assert value(scrape, "algotrading_actor_messages_handled_total", actor="feed") == 500
     assert value(scrape, "algotrading_actor_restarts_total", actor="feed") == 1

@@ -19,6 +19,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from algotrading.daemon.read_model import ReadModel
 from algotrading.messages import AccountState, TradingState
 from algotrading.ops.systemd import SdNotifier, SystemdConfig, SystemdService
 
@@ -208,9 +209,7 @@ class FakeRuntime:
 
 
 def fake_ctx(runtime: FakeRuntime) -> Any:
-    ledger = SimpleNamespace(n_orders=0, n_fills=0, last_account=None)
-    session = SimpleNamespace(switch=SimpleNamespace(state=TradingState.ACTIVE), ledger=ledger)
-    return cast(Any, SimpleNamespace(runtime=runtime, session=session, mode="paper"))
+    return cast(Any, SimpleNamespace(runtime=runtime, book=ReadModel(), mode="paper"))
 
 
 def pings(datagrams: list[str]) -> int:
@@ -294,11 +293,11 @@ async def test_status_is_refreshed_with_the_current_numbers(listener):
     await service.start(ctx)
     try:
         await asyncio.sleep(0.25)
-        ctx.session.ledger.n_orders, ctx.session.ledger.n_fills = 4, 3
-        ctx.session.ledger.last_account = AccountState(
+        ctx.book.orders, ctx.book.fills = 4, 3
+        ctx.book.account = AccountState(
             ts_event=1, currency="USD", balance=100_000.0, equity=100_012.345
         )
-        ctx.session.switch.state = TradingState.HALTED
+        ctx.book.trading_state = TradingState.HALTED
         await asyncio.sleep(0.3)
     finally:
         await service.stop()
