@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.execution.bracket import SyntheticBrackets
+from algotrading.execution.fill_book import FillBook, FillCheck
 from algotrading.messages import (
+    Alert,
+    AlertLevel,
     ApprovedOrder,
     CancelOrder,
     Command,
@@ -48,6 +51,8 @@ class OrderManagerActor(Actor):
         OrderModified,
         RequestRejected,
         OrderDenied,
+        Alert,
+        Command,
     )
 
     def __init__(
@@ -59,6 +64,7 @@ class OrderManagerActor(Actor):
         journal: Journal | None = None,
         book: dict[str, PositionState] | None = None,
         native_brackets: bool = True,
+        fills: FillBook | None = None,
     ) -> None:
         super().__init__(name)
         # A venue without brackets of its own gets them built from parts.
@@ -75,6 +81,8 @@ class OrderManagerActor(Actor):
         # after the kill switch, until an operator's resume: orders risk approved before the
         # halt (still in this inbox) are refused, not sent after the flatten
         self.killed = False
+        # the venue fills applied (shared with a restarted manager): each is applied once
+        self.fills = fills if fills is not None else FillBook()
 
     def next_client_id(self) -> str:
         self._seq += 1
@@ -194,6 +202,10 @@ class OrderManagerActor(Actor):
 
     @sync_handler
     def on_fill(self, msg: Fill) -> Iterator[Message]:
+        seen = self.fills.check(msg)
+        if seen is not FillCheck.NEW:
+            yield from self._fill_not_applied(msg, seen)
+            return
         self._journal(msg)
         order = self.orders.get(msg.client_order_id)
         filled = self.filled.get(msg.client_order_id, 0.0) + msg.quantity
@@ -222,6 +234,27 @@ class OrderManagerActor(Actor):
             yield from self._bracket_work(
                 msg, done=order is None or filled >= order.quantity - 1e-9
             )
+
+    def _fill_not_applied(self, fill: Fill, seen: FillCheck) -> Iterator[Message]:
+        """A fill id applied before: the same fill again counts once; another fill under it
+        means the books no longer know what the venue did, so trading stops (risk halts, an
+        operator resumes) and the fill is journaled, never applied."""
+        if seen is FillCheck.REPEAT:
+            self.log.info("fill_repeated", fill_id=fill.fill_id)
+            return
+        self._journal(fill)
+        text = (
+            f"venue fill {fill.fill_id} came again with other terms ({fill.side} "
+            f"{fill.quantity:g} {fill.instrument} @ {fill.price:g} for {fill.client_order_id}; "
+            f"applied: {self.fills.applied(fill.fill_id)}): not applied, trading halted"
+        )
+        self.log.critical("fill_conflict", fill_id=fill.fill_id, text=text)
+        now = self.clock.now_ns()
+        halt = Command(ts_event=now, name="halt", args={"reason": f"fill_conflict: {text}"})
+        if self.journal is not None:
+            self.journal.append(halt)  # a restart comes back halted
+        yield Alert(ts_event=now, level=AlertLevel.CRITICAL, code="fill_conflict", text=text)
+        yield halt
 
     def _bracket_work(self, fill: Fill, done: bool) -> Iterator[Message]:
         """Brackets built from parts: cancel a filled leg's partners and legs whose position is

@@ -22,6 +22,7 @@ from algotrading.config import Config
 from algotrading.data.calendars import is_open
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError, DataError
+from algotrading.execution.fill_book import FillBook
 from algotrading.messages import (
     AccountState,
     ActorFailed,
@@ -30,6 +31,7 @@ from algotrading.messages import (
     Bar,
     BreakerFigures,
     CancelOrder,
+    Command,
     Fill,
     Financing,
     Message,
@@ -61,6 +63,7 @@ from algotrading.sim.accounting import PositionState
 from algotrading.sim.costs import CostModel, FinancingModel, FinancingRate, LatencyModel
 from algotrading.sim.exchange import SimExchange
 from algotrading.state.journal import Journal
+from algotrading.state.store import StateStore
 from algotrading.strategies.registry import StrategyFactory
 
 # Order matters where one message goes to several actors: the venue sees a bar before the
@@ -91,6 +94,8 @@ ROUTES: tuple[Route, ...] = (
     Route("order_manager", OrderRejected, ("strategy", "risk", "monitor")),
     Route("order_manager", OrderAccepted, ("monitor",)),
     Route("order_manager", OrderCancelled, ("risk", "monitor")),
+    Route("order_manager", Alert, ("monitor",)),
+    Route("order_manager", Command, ("risk",)),
     Route("venue", OrderAccepted, ("order_manager",)),
     Route("venue", OrderRejected, ("order_manager",)),
     Route("venue", OrderCancelled, ("order_manager",)),
@@ -246,6 +251,9 @@ def build_session(
     """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
     adapter), and ``venue_positions`` are then what the venue holds at the start."""
     exchange = simulated_exchange(config, instruments)
+    fills = FillBook(
+        journal.fill_terms(*journal.venue_key) if isinstance(journal, StateStore) else ()
+    )
     ledger = ledger if ledger is not None else Ledger()
     r = config.system.risk
     limits = RiskLimits(**{name: getattr(r, name) for name in LIMIT_NAMES})  # risk: section
@@ -272,6 +280,7 @@ def build_session(
             journal=journal,
             book=positions(),
             native_brackets=config.system.venue.native_brackets,
+            fills=fills,
         )
 
     specs = [
