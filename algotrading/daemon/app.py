@@ -152,6 +152,7 @@ async def run_daemon(
             instruments,
             bar_interval_ns=config.bar_interval_ns,
             id_prefix=session_id,
+            venue_ids=f"{session_id}-",
             journal=store,
             summary_every_ns=5 * 10**9,
             account_every_ns=10**9,

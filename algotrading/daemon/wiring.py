@@ -134,12 +134,16 @@ def restart_policy(config: Config) -> RestartPolicy:
     )
 
 
-def simulated_exchange(config: Config, instruments: dict[str, InstrumentSpec]) -> SimExchange:
-    """The simulated venue as ``system.yaml``'s ``venue`` section configures it."""
+def simulated_exchange(
+    config: Config, instruments: dict[str, InstrumentSpec], id_prefix: str = ""
+) -> SimExchange:
+    """The simulated venue as ``system.yaml``'s ``venue`` section configures it; its order and
+    fill ids start with ``id_prefix``."""
     venue = config.system.venue
     c = venue.costs
     return SimExchange(
         instruments,
+        id_prefix=id_prefix,
         account_currency=config.system.account.currency,
         initial_cash=config.system.account.initial_cash,
         costs=CostModel(
@@ -247,10 +251,13 @@ def build_session(
     venue: Callable[[], Actor] | None = None,
     venue_positions: dict[str, PositionState] | None = None,
     observer: Callable[[Message], None] | None = None,
+    venue_ids: str = "",
 ) -> Session:
     """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
-    adapter), and ``venue_positions`` are then what the venue holds at the start."""
-    exchange = simulated_exchange(config, instruments)
+    adapter), and ``venue_positions`` are then what the venue holds at the start.
+    ``venue_ids`` prefixes the in-process venue's order and fill ids (a paper session's id:
+    sessions on one state never number fills alike; a backtest keeps ``F1``…)."""
+    exchange = simulated_exchange(config, instruments, venue_ids)
     fills = FillBook(
         journal.fill_terms(*journal.venue_key) if isinstance(journal, StateStore) else ()
     )
