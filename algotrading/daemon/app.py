@@ -38,6 +38,7 @@ from algotrading.messages import Alert, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore, StateWriteError
+from algotrading.state.venue_binding import check_binding, settle_orders, venue_identity
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
@@ -120,8 +121,18 @@ async def run_daemon(
         clock = ReplayClock(broker.now_ns, 1.0)  # the venue's time, in real time
 
     store = StateStore.open(state_dir / DB_NAME)
+    # the state is one venue account's: another's is refused before anything is sent
+    venue_id = venue_identity(config.system.venue, broker)
+    try:
+        check_binding(store, venue_id, time.time_ns())
+    except BaseException:
+        store.close()
+        if broker is not None:
+            await broker.client.close()
+        raise
     session_id = f"p{clock.wall_start_ns // 1_000_000:x}"
     store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
+    settle_orders(store, venue_id, time.time_ns())  # those an in-process venue took with it
     session: Session | None = None
     runtime: LiveRuntime | None = None
     observers: list[Observer] = []
@@ -264,6 +275,7 @@ async def run_daemon(
     finally:
         reason = runtime.stop_reason if runtime is not None else "failed to start"
         try:
+            settle_orders(store, venue_id, time.time_ns())  # the in-process venue ends here
             store.end_session(time.time_ns(), reason)
         except StateWriteError as exc:  # the journal is not written: exit for a restart
             if runtime is None:
