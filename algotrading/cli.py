@@ -86,6 +86,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="replay speed of the data feed: 1 = real time, 60 = a minute per "
         "second (default: feed.speed of system.yaml)",
     )
+    run.add_argument(
+        "--fresh-state",
+        action="store_true",
+        help="set the state database aside (renamed to algotrading-<UTC time>.sqlite in the "
+        "state directory, never deleted) and start on a new one: needed to trade another "
+        "venue or account than the state belongs to",
+    )
 
     bt = sub.add_parser(
         "backtest",
@@ -424,6 +431,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--speed", "", "expected a number > 0")
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration", "", "expected a number of seconds > 0")
+    if args.fresh_state:
+        from algotrading.daemon.app import DB_NAME
+        from algotrading.state.venue_binding import set_aside
+
+        kept = set_aside(Path(args.state_dir) / DB_NAME)
+        if kept is not None:
+            print(f"the old state is set aside as {kept}")
     summary = run_loop(
         run_daemon(
             config,

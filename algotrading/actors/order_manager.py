@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.execution.bracket import SyntheticBrackets
+from algotrading.execution.fill_book import FillBook, FillCheck
 from algotrading.execution.reconciliation import diff, reconciliation_fill
 from algotrading.messages import (
     Alert,
@@ -54,6 +55,7 @@ class OrderManagerActor(Actor):
         RequestRejected,
         OrderDenied,
         Alert,
+        Command,
     )
 
     def __init__(
@@ -67,6 +69,7 @@ class OrderManagerActor(Actor):
         native_brackets: bool = True,
         currency: str = "USD",
         working: list[Order] | None = None,
+        fills: FillBook | None = None,
     ) -> None:
         super().__init__(name)
         # A venue without brackets of its own gets them built from parts.
@@ -90,6 +93,8 @@ class OrderManagerActor(Actor):
         self._reported_unknown: set[str] = set()  # orders at the venue not ours, told once
         self.cursor = ""  # the venue transaction the books are applied up to
         self.reconciled: list[str] = []  # what reconciliation changed, described
+        # the venue fills applied (shared with a restarted manager): each is applied once
+        self.fills = fills if fills is not None else FillBook()
 
     def next_client_id(self) -> str:
         self._seq += 1
@@ -212,6 +217,10 @@ class OrderManagerActor(Actor):
 
     @sync_handler
     def on_fill(self, msg: Fill) -> Iterator[Message]:
+        seen = self.fills.check(msg)
+        if seen is not FillCheck.NEW:
+            yield from self._fill_not_applied(msg, seen)
+            return
         self._journal(msg)
         order = self.orders.get(msg.client_order_id)
         filled = self.filled.get(msg.client_order_id, 0.0) + msg.quantity
@@ -240,6 +249,27 @@ class OrderManagerActor(Actor):
             yield from self._bracket_work(
                 msg, done=order is None or filled >= order.quantity - 1e-9
             )
+
+    def _fill_not_applied(self, fill: Fill, seen: FillCheck) -> Iterator[Message]:
+        """A fill id applied before: the same fill again counts once; another fill under it
+        means the books no longer know what the venue did, so trading stops (risk halts, an
+        operator resumes) and the fill is journaled, never applied."""
+        if seen is FillCheck.REPEAT:
+            self.log.info("fill_repeated", fill_id=fill.fill_id)
+            return
+        self._journal(fill)
+        text = (
+            f"venue fill {fill.fill_id} came again with other terms ({fill.side} "
+            f"{fill.quantity:g} {fill.instrument} @ {fill.price:g} for {fill.client_order_id}; "
+            f"applied: {self.fills.applied(fill.fill_id)}): not applied, trading halted"
+        )
+        self.log.critical("fill_conflict", fill_id=fill.fill_id, text=text)
+        now = self.clock.now_ns()
+        halt = Command(ts_event=now, name="halt", args={"reason": f"fill_conflict: {text}"})
+        if self.journal is not None:
+            self.journal.append(halt)  # a restart comes back halted
+        yield Alert(ts_event=now, level=AlertLevel.CRITICAL, code="fill_conflict", text=text)
+        yield halt
 
     def _bracket_work(self, fill: Fill, done: bool) -> Iterator[Message]:
         """Brackets built from parts: cancel a filled leg's partners and legs whose position is

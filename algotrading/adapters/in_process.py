@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from algotrading.adapters.replay import ReplayClock
-from algotrading.adapters.venue import MassStatus, VenueIdentity
+from algotrading.adapters.venue import MassStatus
 from algotrading.messages import Bar, Order
+from algotrading.state.venue_binding import IN_PROCESS, VenueIdentity
+
+IDENTITY = VenueIdentity("simulated", IN_PROCESS, "paper")
 
 if TYPE_CHECKING:
     from algotrading.config import Config
@@ -32,7 +35,7 @@ class InProcessVenue:
     def __init__(self, config: Config, symbols: list[str]) -> None:
         self.config = config
         self.symbols = symbols
-        self.identity = VenueIdentity("simulated", "in-process", "")
+        self.identity = IDENTITY
 
     async def connect(self) -> None:
         return None

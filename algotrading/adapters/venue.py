@@ -26,27 +26,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from algotrading.messages import Bar, Message, Order
+from algotrading.state.venue_binding import VenueIdentity
 
 if TYPE_CHECKING:
     from algotrading.adapters.replay import ReplayClock
-    from algotrading.config import Config
+    from algotrading.config import Config, VenueConfig
     from algotrading.data.instruments import InstrumentSpec
     from algotrading.runtime.actor import Actor
     from algotrading.runtime.live import Source
     from algotrading.sim.accounting import PositionState
     from algotrading.state.journal import Journal
-
-
-@dataclass(frozen=True)
-class VenueIdentity:
-    """Which venue account a daemon trades: what its state directory belongs to."""
-
-    kind: str
-    endpoint: str
-    account: str
-
-    def describe(self) -> str:
-        return f"{self.kind} at {self.endpoint}, account {self.account or '-'}"
 
 
 @dataclass
@@ -101,10 +90,25 @@ class Venue(Protocol):
 VenueFactory = Callable[["Config", list[str]], Venue]
 
 
+@dataclass(frozen=True)
+class VenueKind:
+    """One kind of venue: how to build it, and which account a configuration of it names
+    before it connects (for a state recorded before venues were)."""
+
+    build: VenueFactory
+    configured: Callable[[VenueConfig], VenueIdentity]
+
+
 def _in_process(config: Config, symbols: list[str]) -> Venue:
     from algotrading.adapters.in_process import InProcessVenue
 
     return InProcessVenue(config, symbols)
+
+
+def _in_process_identity(config: VenueConfig) -> VenueIdentity:
+    from algotrading.adapters.in_process import IDENTITY
+
+    return IDENTITY
 
 
 def _oanda(config: Config, symbols: list[str]) -> Venue:
@@ -113,10 +117,25 @@ def _oanda(config: Config, symbols: list[str]) -> Venue:
     return OandaVenue(config, symbols)
 
 
-#: venue kind (``system.yaml: venue.kind``) -> its factory. Adding a venue adds a line here.
-FACTORIES: dict[str, VenueFactory] = {"simulated": _in_process, "oanda": _oanda}
+def _oanda_identity(config: VenueConfig) -> VenueIdentity:
+    from algotrading.adapters.oanda.adapter import configured_identity
+
+    return configured_identity(config.oanda)
+
+
+#: venue kind (``system.yaml: venue.kind``) -> what it is. Adding a venue adds a line here.
+KINDS: dict[str, VenueKind] = {
+    "simulated": VenueKind(_in_process, _in_process_identity),
+    "oanda": VenueKind(_oanda, _oanda_identity),
+}
 
 
 def build_venue(config: Config, symbols: list[str]) -> Venue:
     """The venue ``system.yaml`` configures (its kind is checked when the config loads)."""
-    return FACTORIES[config.system.venue.kind](config, symbols)
+    return KINDS[config.system.venue.kind].build(config, symbols)
+
+
+def configured_identity(config: VenueConfig) -> VenueIdentity:
+    """The venue account a venue configuration names, before connecting (its account may be
+    left to the venue: then it is "")."""
+    return KINDS[config.kind].configured(config)

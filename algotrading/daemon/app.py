@@ -41,6 +41,7 @@ from algotrading.messages import Bar, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore, StateWriteError
+from algotrading.state.venue_binding import check_binding, settle_orders
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import parse_utc
 
@@ -121,6 +122,13 @@ async def run_daemon(
     clock = venue.clock(start_ns, speed if speed is not None else feed.speed)
 
     store = StateStore.open(state_dir / DB_NAME)
+    # the state is one venue account's: another's is refused before anything is sent
+    try:
+        check_binding(store, venue.identity, time.time_ns())
+    except BaseException:
+        store.close()
+        await venue.close()
+        raise
     session_id = f"p{clock.wall_start_ns // 1_000_000:x}"
     store.begin_session(session_id, "paper", config.as_dict(), clock.wall_start_ns)
     session: Session | None = None
@@ -138,6 +146,7 @@ async def run_daemon(
             instruments,
             bar_interval_ns=config.bar_interval_ns,
             id_prefix=session_id,
+            venue_ids=f"{session_id}-",
             journal=store,
             summary_every_ns=5 * 10**9,
             account_every_ns=10**9,
@@ -249,6 +258,7 @@ async def run_daemon(
     finally:
         reason = runtime.stop_reason if runtime is not None else "failed to start"
         try:
+            settle_orders(store, venue.identity, time.time_ns())  # an in-process venue ends here
             store.end_session(time.time_ns(), reason)
         except StateWriteError as exc:  # the journal is not written: exit for a restart
             if runtime is None:

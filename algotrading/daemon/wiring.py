@@ -23,6 +23,7 @@ from algotrading.config import Config
 from algotrading.data.calendars import is_open
 from algotrading.data.instruments import InstrumentSpec, normalize_symbol
 from algotrading.errors import ConfigError, DataError
+from algotrading.execution.fill_book import FillBook
 from algotrading.messages import (
     AccountState,
     ActorFailed,
@@ -31,6 +32,7 @@ from algotrading.messages import (
     Bar,
     BreakerFigures,
     CancelOrder,
+    Command,
     Fill,
     Financing,
     Message,
@@ -61,6 +63,7 @@ from algotrading.sim.accounting import PositionState
 from algotrading.sim.costs import CostModel, FinancingModel, FinancingRate, LatencyModel
 from algotrading.sim.exchange import SimExchange
 from algotrading.state.journal import Journal
+from algotrading.state.store import StateStore
 from algotrading.strategies.registry import StrategyFactory
 
 if TYPE_CHECKING:  # a model (numpy, features) is loaded only where one is configured
@@ -94,6 +97,8 @@ ROUTES: tuple[Route, ...] = (
     Route("order_manager", OrderRejected, ("strategy", "risk", "monitor")),
     Route("order_manager", OrderAccepted, ("monitor",)),
     Route("order_manager", OrderCancelled, ("risk", "monitor")),
+    Route("order_manager", Alert, ("monitor",)),
+    Route("order_manager", Command, ("risk",)),
     Route("venue", OrderAccepted, ("order_manager",)),
     Route("venue", OrderRejected, ("order_manager",)),
     Route("venue", OrderCancelled, ("order_manager",)),
@@ -106,7 +111,6 @@ ROUTES: tuple[Route, ...] = (
     Route("venue", AccountState, ("risk", "monitor")),
     Route("venue", VenueCursor, ("order_manager",)),
     Route("venue", VenuePositions, ("order_manager",)),
-    Route("order_manager", Alert, ("monitor",)),
     Route("supervisor", ActorFailed, ("monitor",)),
     Route("supervisor", Alert, ("monitor",)),
 )
@@ -135,12 +139,16 @@ def restart_policy(config: Config) -> RestartPolicy:
     )
 
 
-def simulated_exchange(config: Config, instruments: dict[str, InstrumentSpec]) -> SimExchange:
-    """The simulated venue as ``system.yaml``'s ``venue`` section configures it."""
+def simulated_exchange(
+    config: Config, instruments: dict[str, InstrumentSpec], id_prefix: str = ""
+) -> SimExchange:
+    """The simulated venue as ``system.yaml``'s ``venue`` section configures it; its order and
+    fill ids start with ``id_prefix``."""
     venue = config.system.venue
     c = venue.costs
     return SimExchange(
         instruments,
+        id_prefix=id_prefix,
         account_currency=config.system.account.currency,
         initial_cash=config.system.account.initial_cash,
         costs=CostModel(
@@ -254,10 +262,16 @@ def build_session(
     venue_positions: dict[str, PositionState] | None = None,
     working_orders: list[Order] | None = None,
     observer: Callable[[Message], None] | None = None,
+    venue_ids: str = "",
 ) -> Session:
     """The session's graph. ``venue`` replaces the in-process simulated venue (a broker
-    adapter), and ``venue_positions`` are then what the venue holds at the start."""
-    exchange = simulated_exchange(config, instruments)
+    adapter), and ``venue_positions`` are then what the venue holds at the start.
+    ``venue_ids`` prefixes the in-process venue's order and fill ids (a paper session's id:
+    sessions on one state never number fills alike; a backtest keeps ``F1``…)."""
+    exchange = simulated_exchange(config, instruments, venue_ids)
+    fills = FillBook(
+        journal.fill_terms(*journal.venue_key) if isinstance(journal, StateStore) else ()
+    )
     ledger = ledger if ledger is not None else Ledger()
     r = config.system.risk
     limits = RiskLimits(**{name: getattr(r, name) for name in LIMIT_NAMES})  # risk: section
@@ -286,6 +300,7 @@ def build_session(
             native_brackets=config.system.venue.native_brackets,
             currency=config.system.account.currency,
             working=working_orders if gen == 0 else None,
+            fills=fills,
         )
 
     specs = [

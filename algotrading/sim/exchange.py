@@ -86,8 +86,12 @@ class SimExchange:
         financing: FinancingModel | None = None,
         closeout_level: float = 0.5,
         conversion_rates: dict[str, float] | None = None,
+        id_prefix: str = "",
     ) -> None:
         self.instruments = instruments
+        # starts every venue order and fill id: a paper session's own, so that the venues of
+        # sessions on one state never number alike (a backtest's ids are S1…, F1…)
+        self.id_prefix = id_prefix
         self.currency = account_currency
         self.costs = costs or CostModel()
         self.latency = latency or LatencyModel()
@@ -251,7 +255,7 @@ class SimExchange:
             self._known_ids.discard(self._known_order.popleft())
 
     def _rest(self, order: Order, arrival_ns: int, oco: tuple[str, ...] = ()) -> Working:
-        working = Working(order, f"S{self._next_order}", arrival_ns, oco)
+        working = Working(order, f"{self.id_prefix}S{self._next_order}", arrival_ns, oco)
         self._next_order += 1
         self.books[order.instrument].working.append(working)
         return working
@@ -456,7 +460,7 @@ class SimExchange:
         self.paid["commission"] += commission
         self.paid["spread"] += half_spread * order.quantity * rate
         self.traded_notional += notional
-        fill_id = f"F{self._next_fill}"
+        fill_id = f"{self.id_prefix}F{self._next_fill}"
         self._next_fill += 1
         return Fill(
             ts_event=ts,
@@ -566,7 +570,7 @@ class SimExchange:
             price = book.last_price
             order = Order(
                 ts_event=ts,
-                client_order_id=f"closeout-{self._next_fill}",
+                client_order_id=f"{self.id_prefix}closeout-{self._next_fill}",
                 strategy_id="margin_closeout",
                 instrument=symbol,
                 side=side,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from algotrading.execution.fill_book import fill_terms, same_terms
+from algotrading.log import get_logger
 from algotrading.messages import (
     AccountState,
     Fill,
@@ -24,8 +26,11 @@ APPLIED = frozenset(
 )
 
 
-def apply(conn: sqlite3.Connection, msg: Message, session: str) -> None:
-    """What ``msg`` changes besides the journal: order status, fills, positions, account."""
+def apply(
+    conn: sqlite3.Connection, msg: Message, session: str, venue: tuple[str, str] = ("", "")
+) -> None:
+    """What ``msg`` changes besides the journal: order status, fills, positions, account.
+    ``venue`` is the (venue, account) the session trades: a fill is keyed by it and its id."""
     execute = conn.execute
     match msg:
         case OrderSubmitted():
@@ -54,7 +59,7 @@ def apply(conn: sqlite3.Connection, msg: Message, session: str) -> None:
                 (msg.reason, msg.ts_event, msg.client_order_id),
             )
         case Fill():
-            apply_fill(conn, msg)
+            apply_fill(conn, msg, venue, session)
         case Position():
             execute(
                 "INSERT INTO positions (instrument, quantity, avg_price, realized_pnl, "
@@ -82,12 +87,24 @@ def apply(conn: sqlite3.Connection, msg: Message, session: str) -> None:
             pass
 
 
-def apply_fill(conn: sqlite3.Connection, fill: Fill) -> None:
+# the columns that say what a fill was: a fill under a key already stored with other values is
+# a different fill, not the same one sent again
+FILL_TERM_COLUMNS = "client_order_id, instrument, side, quantity, price, ts_event"
+
+
+def apply_fill(
+    conn: sqlite3.Connection, fill: Fill, venue: tuple[str, str] = ("", ""), session: str = ""
+) -> None:
+    """Store ``fill`` once under (venue, account, fill id) and add it to its order. The same
+    fill again counts once; a different fill under a stored key is not applied: it stays in
+    the journal and is recorded in ``fill_conflicts`` (the order manager has alerted and
+    halted before it was journaled)."""
     inserted = conn.execute(
-        "INSERT OR IGNORE INTO fills (fill_id, client_order_id, venue_order_id, instrument, "
-        "side, quantity, price, commission, currency, ts_event) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO fills (venue, account, fill_id, client_order_id, "
+        "venue_order_id, instrument, side, quantity, price, commission, currency, ts_event) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            *venue,
             fill.fill_id,
             fill.client_order_id,
             fill.venue_order_id,
@@ -101,6 +118,13 @@ def apply_fill(conn: sqlite3.Connection, fill: Fill) -> None:
         ),
     ).rowcount
     if not inserted:
+        stored = conn.execute(
+            f"SELECT {FILL_TERM_COLUMNS} FROM fills "
+            "WHERE venue = ? AND account = ? AND fill_id = ?",
+            (*venue, fill.fill_id),
+        ).fetchone()
+        if not same_terms(tuple(stored), fill_terms(fill)):
+            _record_conflict(conn, fill, venue, session, stored)
         return  # a fill seen twice (a venue resends) counts once
     conn.execute(
         "UPDATE orders SET "
@@ -122,4 +146,26 @@ def apply_fill(conn: sqlite3.Connection, fill: Fill) -> None:
             QTY_EPS,
             fill.client_order_id,
         ),
+    )
+
+
+def _record_conflict(
+    conn: sqlite3.Connection,
+    fill: Fill,
+    venue: tuple[str, str],
+    session: str,
+    stored: tuple[object, ...],
+) -> None:
+    conn.execute(
+        "INSERT INTO fill_conflicts (session_id, venue, account, fill_id, client_order_id, "
+        "instrument, side, quantity, price, ts_event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (session, *venue, fill.fill_id, *fill_terms(fill)),
+    )
+    get_logger("state").error(
+        "fill_conflict",
+        venue=venue[0],
+        account=venue[1],
+        fill_id=fill.fill_id,
+        stored=list(stored),
+        received=list(fill_terms(fill)),
     )

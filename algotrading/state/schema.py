@@ -141,7 +141,53 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.table("journal").create_index(["kind", "seq"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite_utils.Database) -> None:
+    """A fill is keyed by (venue, account, venue fill id): two venues, or two sessions of an
+    in-process venue, may number fills alike. Rows from before have venue and account ''.
+    The venue account the state belongs to (:mod:`algotrading.state.venue_binding`), and the
+    fills that came under a key already used with other terms (kept, never applied)."""
+    db.execute(
+        "CREATE TABLE fills_v5 (venue TEXT NOT NULL DEFAULT '', account TEXT NOT NULL "
+        "DEFAULT '', fill_id TEXT NOT NULL, client_order_id TEXT NOT NULL, venue_order_id TEXT, "
+        "instrument TEXT NOT NULL, side TEXT NOT NULL, quantity FLOAT NOT NULL, "
+        "price FLOAT NOT NULL, commission FLOAT, currency TEXT, ts_event INTEGER NOT NULL, "
+        "PRIMARY KEY (venue, account, fill_id))"
+    )
+    db.execute(
+        "INSERT INTO fills_v5 (fill_id, client_order_id, venue_order_id, instrument, side, "
+        "quantity, price, commission, currency, ts_event) SELECT fill_id, client_order_id, "
+        "venue_order_id, instrument, side, quantity, price, commission, currency, ts_event "
+        "FROM fills"
+    )
+    db.execute("DROP TABLE fills")
+    db.execute("ALTER TABLE fills_v5 RENAME TO fills")
+    db.table("fills").create_index(["client_order_id"])
+    db.table("fills").create_index(["fill_id"])
+    db.table("venue_binding").create(
+        {"id": int, "kind": str, "endpoint": str, "account": str, "bound_ns": int},
+        pk="id",
+        not_null={"kind", "endpoint", "account", "bound_ns"},
+    )
+    db.table("fill_conflicts").create(
+        {
+            "id": int,
+            "session_id": str,
+            "venue": str,
+            "account": str,
+            "fill_id": str,
+            "client_order_id": str,
+            "instrument": str,
+            "side": str,
+            "quantity": float,
+            "price": float,
+            "ts_event": int,
+        },
+        pk="id",
+        not_null={"session_id", "venue", "account", "fill_id"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

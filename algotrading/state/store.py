@@ -56,7 +56,7 @@ from algotrading.messages import (
     encode_msgpack,
 )
 from algotrading.state.journal import decode_journal
-from algotrading.state.projections import APPLIED, apply
+from algotrading.state.projections import APPLIED, FILL_TERM_COLUMNS, apply
 from algotrading.state.schema import migrate
 
 #: Order statuses. ``PENDING_SUBMIT`` is written ahead; the rest follow venue events.
@@ -167,6 +167,9 @@ class StateStore:
         self.commit_interval_s = commit_interval_s
         self.max_backlog = max_backlog
         self.session_id: str | None = None
+        # (venue, account) the fills are keyed under: set by the venue binding before the
+        # session begins (see algotrading.state.venue_binding)
+        self.venue_key: tuple[str, str] = ("", "")
         row = conn.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
         self._seq: int = row[0]
         self._read_lock = threading.Lock()
@@ -497,6 +500,47 @@ class StateStore:
     def has_fill(self, fill_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)))
 
+    def fill_terms(self, venue: str, account: str) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """``(fill id, terms)`` of the fills stored for one venue account (terms as
+        :func:`~algotrading.state.projections.fill_terms` makes them), a page at a time."""
+        sql = (
+            f"SELECT fill_id, {FILL_TERM_COLUMNS} FROM fills WHERE venue = ? AND account = ? "
+            f"AND fill_id > ? ORDER BY fill_id LIMIT {_PAGE}"
+        )
+        after = ""
+        while rows := self._query(sql, (venue, account, after)):
+            for row in rows:
+                yield row[0], tuple(row[1:])
+            after = rows[-1][0]
+
+    def fill_conflicts(self) -> list[dict[str, Any]]:
+        """The fills that came under a key already stored with other terms (never applied)."""
+        return self._rows("SELECT * FROM fill_conflicts ORDER BY id")
+
+    def venue_binding(self) -> dict[str, Any] | None:
+        """The venue account this state belongs to, once recorded."""
+        rows = self._rows("SELECT kind, endpoint, account, bound_ns FROM venue_binding")
+        return rows[0] if rows else None
+
+    def bind_venue(
+        self, kind: str, endpoint: str, account: str, bound_ns: int, key: tuple[str, str]
+    ) -> None:
+        """Record the venue account this state belongs to (once; see venue_binding). Fills
+        stored before venues were recorded were that venue's: they are keyed under ``key``."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO venue_binding (id, kind, endpoint, account, bound_ns) "
+                "VALUES (1, ?, ?, ?, ?)",
+                (kind, endpoint, account, bound_ns),
+            )
+            conn.execute(
+                "UPDATE fills SET venue = ?, account = ? WHERE venue = '' AND account = ''", key
+            )
+
+        self._start_writer()
+        self._call(run)
+
     def journal_of_kind(self, kind: str, last: int = 0) -> list[Message]:
         """The journaled messages of one kind (the newest ``last`` of them, when given), in
         sequence order; damaged records are left out."""
@@ -680,7 +724,7 @@ class StateStore:
                 if isinstance(item, tuple):
                     rows += item[:_JOURNAL_FIELDS]
                     if type(item[6]) in APPLIED:
-                        apply(conn, item[6], item[1])
+                        apply(conn, item[6], item[1], self.venue_key)
                 elif isinstance(item, _Job):
                     _run_job(conn, item)
                 if count >= limit:

@@ -16,14 +16,15 @@ from algotrading.adapters.oanda.mapping import (
     order_from_create,
 )
 from algotrading.adapters.replay import ReplayClock
-from algotrading.adapters.venue import MassStatus, VenueIdentity
+from algotrading.adapters.venue import MassStatus
 from algotrading.log import get_logger
 from algotrading.messages import Bar, Message, Order
+from algotrading.state.venue_binding import VenueIdentity
 
 if TYPE_CHECKING:
     from algotrading.adapters.oanda.connect import OandaAccount
     from algotrading.adapters.oanda.streams import PriceBuffer
-    from algotrading.config import Config
+    from algotrading.config import Config, OandaConfig
     from algotrading.data.instruments import InstrumentSpec
     from algotrading.runtime.actor import Actor
     from algotrading.runtime.live import Source
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
     from algotrading.state.journal import Journal
 
 CONSISTENT_ATTEMPTS = 5  # reads of positions and orders until both are at one transaction
+
+
+def configured_identity(config: OandaConfig) -> VenueIdentity:
+    """The account a configuration names (the REST endpoint, and the account id if it gives
+    one: without, the token's first account is taken at connect)."""
+    from algotrading.adapters.oanda.connect import urls
+
+    return VenueIdentity("oanda", urls(config)[0], config.account_id)
 
 
 class OandaVenue:
@@ -46,7 +55,7 @@ class OandaVenue:
         self.account: OandaAccount | None = None
         self.prices: PriceBuffer | None = None
         self.positions: dict[str, PositionState] | None = None
-        self.identity = VenueIdentity("oanda", self.rest_url, self.config.account_id)
+        self.identity = configured_identity(self.config)
         self.log = get_logger("venue")
 
     async def connect(self) -> None:

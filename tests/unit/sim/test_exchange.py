@@ -138,3 +138,15 @@ def test_cancel_working_order():
     refused = ex.cancel("a", 2)[0]
     assert isinstance(refused, RequestRejected)
     assert refused.code == "order_not_found"
+
+
+def test_ids_are_numbered_under_the_prefix_a_paper_session_gives():
+    plain = exchange()
+    prefixed = SimExchange({"EUR_USD": BUILTIN_INSTRUMENTS["EUR_USD"]}, id_prefix="p1-")
+    for ex in (plain, prefixed):
+        ex.on_bar(bar(0, 1.1000, 1.1010))
+        ex.submit(order("a", Side.BUY), now_ns=H)
+    (a,) = fills(plain.on_bar(bar(1, 1.1012, 1.1030)))
+    (b,) = fills(prefixed.on_bar(bar(1, 1.1012, 1.1030)))
+    assert (a.fill_id, a.venue_order_id) == ("F1", "S1")  # a backtest's, as ever
+    assert (b.fill_id, b.venue_order_id) == ("p1-F1", "p1-S1")
