@@ -305,7 +305,10 @@ class OrderManagerActor(Actor):
             cid for cid, status in self.status.items() if status in ("ACCEPTED", "PARTIALLY_FILLED")
         ]
         found = diff(
-            {i: p.quantity for i, p in self.book.items()}, acknowledged, msg.positions, msg.working
+            {i: (p.quantity, p.avg_price) for i, p in self.book.items()},
+            acknowledged,
+            msg.positions,
+            msg.working,
         )
         told = self._reported_unknown
         found.unknown_at_venue = [c for c in found.unknown_at_venue if c not in told]

@@ -166,6 +166,7 @@ def ingest(store: StateStore, status: MassStatus, now_ns: int) -> Recovered:
     """Steps 3 to 5: the reports into the books, the orders settled, the positions compared."""
     result = Recovered(cursor=status.cursor)
     held = {i: float(r["quantity"]) for i, r in store.positions().items()}
+    costs = {i: float(r["avg_price"] or 0.0) for i, r in store.positions().items()}
     for report in status.reports:
         match report:
             case Order():
@@ -186,10 +187,10 @@ def ingest(store: StateStore, status: MassStatus, now_ns: int) -> Recovered:
     store.flush()  # the table now shows what the reports did
     _settle_orders(store, status, now_ns, result)
     venue = {i: (p.quantity, p.avg_price) for i, p in status.positions.items()}
-    result.differences = position_differences(held, venue)
+    result.differences = position_differences(held, venue, costs)
     currency = _currency(store)
     for difference in result.differences:
-        store.append(reconciliation_fill(difference, status.cursor or "start", now_ns, currency))
+        store.append(reconciliation_fill(difference, status.cursor, now_ns, currency))
     table = store.positions()
     for instrument in sorted(set(table) | set(venue)):
         quantity, price = venue.get(instrument, (0.0, 0.0))

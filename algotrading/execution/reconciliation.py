@@ -5,7 +5,7 @@ the books lack are applied, unknown orders adopted, orders moved to the venue's 
 then are positions compared, at one venue cursor. A difference that remains is one no fill
 explains, and the rule is to adopt the venue's position through a *reconciliation entry*: a
 fill with ``client_order_id`` and ``strategy_id`` ``"reconciliation"`` and a ``fill_id`` of
-``reconcile:<cursor>:<instrument>``, so that the fills table still sums to the venue's
+``reconcile:<cursor>:<time>:<instrument>``, so that the fills table still sums to the venue's
 position and the entry is marked as what it is.
 """
 
@@ -26,6 +26,13 @@ class PositionDifference:
     ours: float
     venue: float
     venue_price: float
+    ours_price: float = 0.0
+
+    @property
+    def entry_price(self) -> float:
+        """What the entry is booked at: the venue's average price when it holds a position,
+        else ours — a position that vanished is dropped at cost, with no P&L made up."""
+        return self.venue_price if abs(self.venue) > QTY_EPS else self.ours_price
 
     def describe(self) -> str:
         return f"{self.instrument}: ours {self.ours:+g}, venue {self.venue:+g}"
@@ -50,15 +57,20 @@ class Differences:
 
 
 def position_differences(
-    ours: Mapping[str, float], venue: Mapping[str, tuple[float, float]]
+    ours: Mapping[str, float],
+    venue: Mapping[str, tuple[float, float]],
+    ours_prices: Mapping[str, float] | None = None,
 ) -> list[PositionDifference]:
     """Instruments whose net quantity differs, in instrument order."""
     out = []
+    prices = ours_prices or {}
     for instrument in sorted(set(ours) | set(venue)):
         mine = ours.get(instrument, 0.0)
         theirs, price = venue.get(instrument, (0.0, 0.0))
         if abs(mine - theirs) > QTY_EPS:
-            out.append(PositionDifference(instrument, mine, theirs, price))
+            out.append(
+                PositionDifference(instrument, mine, theirs, price, prices.get(instrument, 0.0))
+            )
     return out
 
 
@@ -73,13 +85,16 @@ def order_differences(
 
 
 def diff(
-    ours: Mapping[str, float],
+    ours: Mapping[str, tuple[float, float]],
     ours_working: Iterable[str],
     venue: Mapping[str, tuple[float, float]],
     venue_working: Iterable[str],
 ) -> Differences:
+    """``ours`` and ``venue``: instrument -> (signed quantity, average price)."""
     missing, unknown = order_differences(ours_working, venue_working)
-    return Differences(position_differences(ours, venue), missing, unknown)
+    quantities = {i: q for i, (q, _) in ours.items()}
+    prices = {i: p for i, (_, p) in ours.items()}
+    return Differences(position_differences(quantities, venue, prices), missing, unknown)
 
 
 def reconciliation_fill(
@@ -89,14 +104,14 @@ def reconciliation_fill(
     delta = difference.venue - difference.ours
     return Fill(
         ts_event=ts_ns,
-        fill_id=f"reconcile:{cursor}:{difference.instrument}",
+        fill_id=f"reconcile:{cursor}:{ts_ns}:{difference.instrument}",
         client_order_id=RECONCILIATION,
         venue_order_id="",
         strategy_id=RECONCILIATION,
         instrument=difference.instrument,
         side=Side.BUY if delta > 0 else Side.SELL,
         quantity=abs(delta),
-        price=difference.venue_price,
+        price=difference.entry_price,
         currency=currency,
     )
 

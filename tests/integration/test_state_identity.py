@@ -36,9 +36,12 @@ def _check_books(state: Path, logged: list[tuple[str, int, int]]) -> None:
         for (body,) in conn.execute("SELECT body FROM journal WHERE kind = 'Fill' ORDER BY seq")
     ]
     assert all(isinstance(f, Fill) for f in journaled)
+    # a position the dead in-process venue took with it is booked flat by a marked entry
+    journaled = [f for f in journaled if f.client_order_id != "reconciliation"]
     stored = {
         fid: (cid, qty)
         for fid, cid, qty in conn.execute("SELECT fill_id, client_order_id, quantity FROM fills")
+        if cid != "reconciliation"
     }
     # every fill the sessions logged is in the fills table, once
     assert len(journaled) == sum(fills for _, _, fills in logged) == len(stored)

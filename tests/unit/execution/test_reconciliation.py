@@ -13,7 +13,7 @@ from algotrading.messages import Side
 
 
 def test_equal_books_differ_in_nothing():
-    found = diff({"EUR_USD": 1000.0}, ["a"], {"EUR_USD": (1000.0, 1.1)}, ["a"])
+    found = diff({"EUR_USD": (1000.0, 1.1)}, ["a"], {"EUR_USD": (1000.0, 1.1)}, ["a"])
     assert not found
     assert found.describe() == ""
 
@@ -46,7 +46,9 @@ def test_the_entry_takes_the_books_to_the_venues_quantity_and_is_marked():
     short = PositionDifference("EUR_USD", 10_000.0, -10_000.0, 1.2)
     fill = reconciliation_fill(short, "57", 9, "USD")
     assert (fill.side, fill.quantity, fill.price) == (Side.SELL, 20_000.0, 1.2)
-    assert fill.fill_id == "reconcile:57:EUR_USD"
+    assert fill.fill_id == "reconcile:57:9:EUR_USD"
     assert is_reconciliation(fill)
-    up = reconciliation_fill(PositionDifference("EUR_USD", -5.0, 0.0, 0.0), "58", 9, "USD")
+    gone = PositionDifference("EUR_USD", -5.0, 0.0, 0.0, ours_price=1.3)
+    up = reconciliation_fill(gone, "58", 9, "USD")
     assert (up.side, up.quantity) == (Side.BUY, 5.0)
+    assert up.price == 1.3  # a position that vanished is dropped at cost: no P&L made up
