@@ -39,6 +39,7 @@ from algotrading.data.instruments import normalize_symbol
 from algotrading.log import get_logger
 from algotrading.messages import Bar, Command, Fill, Message
 from algotrading.runtime.live import LiveRuntime, Source
+from algotrading.runtime.tasks import OwnedTasks
 from algotrading.state.recording import Recorder, config_fingerprint, snapshot_meta
 from algotrading.state.store import StateStore, StateWriteError
 from algotrading.state.venue_binding import check_binding, settle_orders
@@ -171,6 +172,7 @@ async def run_daemon(
             recorder=recorder,
         )
         store.on_failure(_stop_on_store_failure(runtime))
+        tasks = OwnedTasks(_stop_on_task_failure(runtime))
         meta = snapshot_meta(config)
         warm = await warm_start(store, runtime, recorder, config_fingerprint(config), meta)
         await venue.open_market_data(symbols, clock)
@@ -241,6 +243,7 @@ async def run_daemon(
             mode="paper" if venue.kind == "simulated" else f"paper ({venue.kind})",
             observers=observers,
             book=book,
+            tasks=tasks,
         )
         running: list[Service] = []
         wanted = list(services) if services is not None else default_services(ctx)
@@ -248,11 +251,12 @@ async def run_daemon(
             every = config.system.state.reconcile_every_seconds
             wanted.insert(-1 if os.environ.get("NOTIFY_SOCKET") else len(wanted),
                           ReconcileService(every, recovered.alerts()))  # fmt: skip
-        starting = asyncio.create_task(_start_services(ctx, wanted, running))
+        starting = tasks.spawn(_start_services(ctx, wanted, running), "services:start")
         try:
             code = await runtime.run(duration_s)
         finally:
             await _stop_services(starting, running)
+            await tasks.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
@@ -410,6 +414,16 @@ def _stop_on_store_failure(runtime: LiveRuntime) -> Callable[[StateWriteError], 
             loop.call_soon_threadsafe(
                 runtime.request_stop, f"state store failed: {error}", EXIT_STATE_FAILED
             )
+
+    return stop
+
+
+def _stop_on_task_failure(runtime: LiveRuntime) -> Callable[[str, BaseException], None]:
+    """A task of the daemon's that died with an exception stops it, non-zero: a service it
+    ran (alerts, the watchdog, reconciliation) would otherwise be gone without a word."""
+
+    def stop(name: str, error: BaseException) -> None:
+        runtime.request_stop(f"task {name} failed: {type(error).__name__}: {error}", 1)
 
     return stop
 

@@ -42,7 +42,7 @@ class ReconcileService:
         for alert in self.startup:
             self._alert(alert)
         if self.every_s > 0:
-            self._task = repeat(self.every_s, self.check, "reconcile")
+            self._task = repeat(ctx.tasks, self.every_s, self.check, "reconcile")
 
     async def stop(self) -> None:
         await cancel(self._task)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from algotrading.daemon.read_model import ReadModel
     from algotrading.daemon.wiring import Session
     from algotrading.runtime.live import LiveRuntime
+    from algotrading.runtime.tasks import OwnedTasks
     from algotrading.state.store import StateStore
 
 Observer = Callable[[Message], None]
@@ -46,6 +47,7 @@ class DaemonContext:
     session_id: str
     mode: str
     book: ReadModel  # positions, orders, fills, account, trading state: what services read
+    tasks: OwnedTasks  # every task a service starts is started here
     started_wall_ns: int = field(default_factory=time.time_ns)
     started_mono: float = field(default_factory=time.monotonic)
     observers: list[Observer] = field(default_factory=list)
@@ -86,9 +88,12 @@ def fan_out(observers: list[Observer]) -> Observer:
     return observe
 
 
-def repeat(every_s: float, job: Callable[[], Awaitable[object]], name: str) -> asyncio.Task[None]:
-    """Run ``job`` every ``every_s`` seconds until cancelled; a failing run is logged and the
-    next one tries again (a service's periodic work never ends the service)."""
+def repeat(
+    tasks: OwnedTasks, every_s: float, job: Callable[[], Awaitable[object]], name: str
+) -> asyncio.Task[None]:
+    """Run ``job`` every ``every_s`` seconds until cancelled, as a task of ``tasks``; a failing
+    run is logged and the next one tries again (a service's periodic work never ends the
+    service)."""
     log = get_logger("services")
 
     async def loop() -> None:
@@ -99,7 +104,7 @@ def repeat(every_s: float, job: Callable[[], Awaitable[object]], name: str) -> a
             except Exception as exc:
                 log.warning(f"{name}_failed", reason=f"{type(exc).__name__}: {exc}")
 
-    return asyncio.create_task(loop(), name=name)
+    return tasks.spawn(loop(), name)
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:

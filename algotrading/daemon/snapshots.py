@@ -28,7 +28,7 @@ class SnapshotService:
         self._ctx = ctx
         ctx.snapshot = self.take
         if self.every_s > 0:
-            self._task = repeat(self.every_s, self.take, "snapshot")
+            self._task = repeat(ctx.tasks, self.every_s, self.take, "snapshot")
 
     async def stop(self) -> None:
         """The last snapshot, of the stopped actors (the daemon stops services after them)."""

@@ -221,7 +221,7 @@ class SystemdService:
             watchdog_interval_s=self.notifier.watchdog_interval_s,
             stuck_after_s=self.config.watchdog_stuck_seconds,
         )
-        self._task = asyncio.create_task(self._run(), name="service:systemd")
+        self._task = ctx.tasks.spawn(self._run(), "service:systemd")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -98,3 +98,35 @@ def test_torch_is_not_imported_without_a_neural_model(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_service_task_that_dies_stops_the_daemon_non_zero(tmp_path):
+    """A task a service started and that died with an exception is not lost: the daemon
+    stops, exit 1, and says which task and why."""
+    import asyncio
+
+    from algotrading.config import load_config
+    from algotrading.daemon.app import run_daemon
+
+    class Broken:
+        name = "broken"
+
+        async def start(self, ctx) -> None:
+            async def die() -> None:
+                await asyncio.sleep(0.2)
+                raise RuntimeError("the watchdog lost its socket")
+
+            ctx.tasks.spawn(die(), "service:broken")
+
+        async def stop(self) -> None:
+            return None
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text("feed: {speed: 60}\n")
+    summary = asyncio.run(
+        run_daemon(load_config(conf), tmp_path / "state", duration_s=30, services=[Broken()])
+    )
+    assert summary.exit_code == 1
+    assert "service:broken" in summary.reason
+    assert "the watchdog lost its socket" in summary.reason

@@ -22,8 +22,9 @@ import asyncio
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from algotrading.log import get_logger
 from algotrading.messages import Alert, AlertLevel
@@ -198,10 +199,13 @@ class Dispatcher:
 
     # --- the senders ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Open the transports and start a sender per destination (as tasks of ``spawn``'s
+        owner: the daemon's, so a sender that dies is seen)."""
+        start = spawn or _create_task
         for lane in self.lanes:
             await lane.transport.open()
-            lane.task = asyncio.create_task(self._sender(lane), name=f"alerts:{lane.name}")
+            lane.task = start(self._sender(lane), f"alerts:{lane.name}")
 
     async def stop(self, flush_timeout_s: float | None = None) -> None:
         """Let the queues drain for at most ``flush_timeout_s``, then cancel what is left."""
@@ -328,3 +332,10 @@ class Dispatcher:
             }
             for lane in self.lanes
         }
+
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+
+
+def _create_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)

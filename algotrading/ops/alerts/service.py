@@ -117,7 +117,7 @@ class AlertService:
                 AlertLevel.WARNING, "alerts_held_back", "alerts held back (rate limit or queue)"
             ),
         )
-        await self.dispatcher.start()
+        await self.dispatcher.start(ctx.tasks.spawn)
         ctx.observe(self.observe)
         self._notify(AlertLevel.INFO, "daemon_started", f"{ctx.mode} session started")
         commands = cfg.telegram.commands
@@ -130,7 +130,7 @@ class AlertService:
                 poll_s=self.poll_s,
                 seed=self.seed,
             )
-            self._poll_task = asyncio.create_task(self._poll(self.poller), name="alerts:commands")
+            self._poll_task = ctx.tasks.spawn(self._poll(self.poller), "alerts:commands")
         self.log.info(
             "alerts_started",
             destinations=[t.name for t, _ in destinations],

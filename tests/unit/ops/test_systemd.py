@@ -20,6 +20,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from algotrading.daemon.read_model import ReadModel
+from algotrading.runtime.tasks import OwnedTasks
 from algotrading.messages import AccountState, TradingState
 from algotrading.ops.systemd import SdNotifier, SystemdConfig, SystemdService
 
@@ -209,7 +210,9 @@ class FakeRuntime:
 
 
 def fake_ctx(runtime: FakeRuntime) -> Any:
-    return cast(Any, SimpleNamespace(runtime=runtime, book=ReadModel(), mode="paper"))
+    return cast(
+        Any, SimpleNamespace(runtime=runtime, book=ReadModel(), tasks=OwnedTasks(), mode="paper")
+    )
 
 
 def pings(datagrams: list[str]) -> int:
