@@ -20,9 +20,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from algotrading.daemon.read_model import ReadModel
-from algotrading.runtime.tasks import OwnedTasks
 from algotrading.messages import AccountState, TradingState
 from algotrading.ops.systemd import SdNotifier, SystemdConfig, SystemdService
+from algotrading.runtime.tasks import OwnedTasks
 
 
 @pytest.fixture(autouse=True)
