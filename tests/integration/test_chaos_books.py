@@ -185,3 +185,55 @@ def test_legs_resting_at_the_venue_kills_and_stalls_lose_no_fill(tmp_path):
     }
     ours = {i: q for i, q in db.execute("SELECT instrument, quantity FROM positions") if q}
     assert ours == {i: q for i, q in venue_positions.items() if q}
+
+
+@pytest.mark.slow
+def test_after_a_stream_stall_the_books_equal_the_venues_within_one_reconciliation(tmp_path):
+    """The transaction stream goes silent while the strategy trades (legs fill at the venue,
+    on prices, which only the stream would tell): within one reconciliation period after it
+    recovers, every fill the venue had made by then is in the books."""
+    stall_s = 12.0 if os.environ.get("CI") else 30.0
+    every_s = 3.0
+    with _venue(tmp_path) as venue:
+        conf = tmp_path / "conf"
+        conf.mkdir()
+        (conf / "system.yaml").write_text(
+            f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{venue.url}'}}\n"
+            "strategy:\n  params: {fast: 2, slow: 4}\n"
+            "  exits: {stop_loss: {pips: 2}, take_profit: {pips: 2}}\n"
+            f"state:\n  reconcile_every_seconds: {every_s}\n"
+        )
+        (conf / "market.yaml").write_text("bar_interval: 5s\n")
+        env = {**os.environ, "ALGOTRADING_OANDA_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+        state = tmp_path / "state"
+        server = SimServer(venue.url, venue.account)
+        since = f"/v3/accounts/{venue.account}/transactions/sinceid?id=0"
+        proc = _daemon(tmp_path, conf, state, env, log="run")
+        try:
+            time.sleep(4.0)
+            venue.faults({"stall_streams": {"stream": "transactions", "seconds": stall_s}})
+            time.sleep(stall_s)
+            at_recovery = [t for t in server.call(since)["transactions"]]
+            time.sleep(every_s + 1.5)  # one period, and a moment for the check to run
+            db = sqlite3.connect(f"file:{state / 'algotrading.sqlite'}?mode=ro", uri=True)
+            recorded = {fid for (fid,) in db.execute("SELECT fill_id FROM fills")}
+            db.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, (tmp_path / "run.err").read_text()[-3000:]
+        positions = server.call(f"/v3/accounts/{venue.account}/openPositions")["positions"]
+        final = server.call(since)["transactions"]
+
+    fills = [t["id"] for t in at_recovery if t["type"] == "ORDER_FILL"]
+    assert fills, "the daemon never traded"
+    missing = [f for f in fills if f not in recorded]
+    assert missing == [], f"{len(missing)} of {len(fills)} fills not in the books"
+    db = sqlite3.connect(state / "algotrading.sqlite")
+    all_fills = {t["id"] for t in final if t["type"] == "ORDER_FILL"}
+    ours = {fid for (fid,) in db.execute("SELECT fill_id FROM fills WHERE fill_id NOT LIKE 're%'")}
+    assert ours == all_fills
+    venue_positions = {
+        p["instrument"]: float(p["long"]["units"]) + float(p["short"]["units"]) for p in positions
+    }
+    held = {i: q for i, q in db.execute("SELECT instrument, quantity FROM positions") if q}
+    assert held == {i: q for i, q in venue_positions.items() if q}
