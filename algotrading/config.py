@@ -535,8 +535,11 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
         fail("system.yaml", "feed.speed", "expected a number > 0")
     if system.account.initial_cash <= 0:
         fail("system.yaml", "account.initial_cash", "expected a number > 0")
-    if system.venue.kind not in ("simulated", "oanda"):
-        fail("system.yaml", "venue.kind", f"expected simulated or oanda, got {system.venue.kind!r}")
+    from algotrading.adapters.venue import KINDS
+
+    if system.venue.kind not in KINDS:
+        kinds = " or ".join(sorted(KINDS))
+        fail("system.yaml", "venue.kind", f"expected {kinds}, got {system.venue.kind!r}")
     oanda = system.venue.oanda
     if oanda.environment not in ("practice", "live", "custom"):
         fail("system.yaml", "venue.oanda.environment", "expected practice, live or custom")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 class InProcessVenue:
     kind = "simulated"
+    mode = "paper"
     positions: dict[str, PositionState] | None = None
     resumes_feed = True
 

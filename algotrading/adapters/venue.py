@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from algotrading.messages import Bar, Message, Order
-from algotrading.state.venue_binding import VenueIdentity
 
 if TYPE_CHECKING:
     from algotrading.adapters.replay import ReplayClock
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from algotrading.runtime.live import Source
     from algotrading.sim.accounting import PositionState
     from algotrading.state.journal import Journal
+    from algotrading.state.venue_binding import VenueIdentity
 
 
 @dataclass
@@ -51,6 +51,7 @@ class MassStatus:
 
 class Venue(Protocol):
     kind: str
+    mode: str  # what the daemon's status calls a session on it ("paper", "paper (oanda)")
     identity: VenueIdentity
     #: the venue's positions when the daemon connected (None: the in-process exchange's own)
     positions: dict[str, PositionState] | None

@@ -240,7 +240,7 @@ async def run_daemon(
             runtime=runtime,
             control=control,
             session_id=session_id,
-            mode="paper" if venue.kind == "simulated" else f"paper ({venue.kind})",
+            mode=venue.mode,
             observers=observers,
             book=book,
             tasks=tasks,

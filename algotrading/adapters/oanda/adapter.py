@@ -44,6 +44,7 @@ def configured_identity(config: OandaConfig) -> VenueIdentity:
 
 class OandaVenue:
     kind = "oanda"
+    mode = "paper (oanda)"
     resumes_feed = False
 
     def __init__(self, config: Config, symbols: list[str]) -> None:
