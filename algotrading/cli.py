@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -438,6 +439,9 @@ def _run(args: argparse.Namespace) -> int:
         kept = set_aside(Path(args.state_dir) / DB_NAME)
         if kept is not None:
             print(f"the old state is set aside as {kept}")
+    # The modules and the configuration live as long as the daemon: frozen, the collector's
+    # full passes skip them (else one lands in the restart, about 20 ms, and recurs trading).
+    gc.freeze()
     summary = run_loop(
         run_daemon(
             config,

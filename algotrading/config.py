@@ -401,9 +401,23 @@ def _check_config_dir(path: Path) -> None:
             raise ConfigError(str(file), "", f"not read: the configuration file is named {near[0]}")
 
 
+# libyaml's parser where PyYAML was built with it: ten times faster on the embedded defaults
+_FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load``, on libyaml when it is there. A document libyaml refuses is parsed
+    again by the pure-Python parser, so that its error (problem and line) is the one shown,
+    whichever way PyYAML was built."""
+    try:
+        return yaml.load(text, Loader=_FAST_SAFE_LOADER)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def _parse_yaml(text: str, label: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

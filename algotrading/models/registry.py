@@ -12,12 +12,15 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from algotrading.errors import DataError
 from algotrading.models.base import ModelMetadata
-from algotrading.state.sqlite_utils_import import sqlite_utils
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 TABLE = "models"
 
@@ -64,7 +67,11 @@ class ModelRegistry:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
         self._conn = conn
-        create_table(sqlite_utils.Database(self._conn))
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(exists, (TABLE,)).fetchone() is None:  # sqlite-utils only to create it
+            from algotrading.state.sqlite_utils_import import sqlite_utils
+
+            create_table(sqlite_utils.Database(self._conn))
 
     def close(self) -> None:
         if self._owned:

@@ -2,15 +2,19 @@
 
 ``PRAGMA user_version`` holds how many have been applied; opening a database applies the rest in
 one transaction each, so a file from an older version is brought up to date and a file from a
-newer version is refused rather than misread. Tables are created with sqlite-utils."""
+newer version is refused rather than misread. Tables are created with sqlite-utils, imported only
+when there is something to apply: a file already up to date (every restart) is opened without it."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from algotrading.errors import AlgotradingError
-from algotrading.state.sqlite_utils_import import sqlite_utils
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -193,13 +197,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:
     """Bring the database up to :data:`SCHEMA_VERSION`; return the version it had before."""
-    db = sqlite_utils.Database(conn)
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise AlgotradingError(
             f"{path}: state schema version {version} is newer than this build understands "
             f"({SCHEMA_VERSION}); run the newer algotrading or restore a backup"
         )
+    if version == SCHEMA_VERSION:
+        return version
+    from algotrading.state.sqlite_utils_import import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
     for number in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:

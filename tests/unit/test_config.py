@@ -84,6 +84,15 @@ def test_invalid_yaml_reports_the_line(tmp_path):
     assert info.value.line is not None
 
 
+def test_invalid_yaml_is_worded_by_the_pure_python_parser(tmp_path):
+    # libyaml parses when it is there; its words for a problem differ ("... in this context")
+    write(tmp_path, "market.yaml", "instruments:\n  - EUR_USD\nbar_interval: 1m: 5m\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.problem == "not valid YAML (mapping values are not allowed here)"
+    assert info.value.line == 3
+
+
 def test_durations():
     assert parse_duration_ns("1s") == 10**9
     assert parse_duration_ns("5m") == 300 * 10**9

@@ -9,13 +9,14 @@ import subprocess
 import sys
 
 from algotrading.cli import OWN_COMMANDS, build_parser
+from algotrading.state.store import StateStore
 
 #: Imported by the functions that need them, never on the way to a running paper daemon.
 LAZY = ("pandas", "pyarrow", "numpy", "websockets", "scipy", "sklearn", "lightgbm", "torch")
 
 
-def imported_after(code: str) -> list[str]:
-    report = f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))"
+def imported_after(code: str, modules: tuple[str, ...] = LAZY) -> list[str]:
+    report = f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
     check = f"{code}\nimport json, sys\n{report}"
     out = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120
@@ -41,6 +42,19 @@ def test_a_run_command_line_is_parsed_and_its_state_store_opened_without_pandas(
     )
     # numpy is allowed here: the configuration's check builds the feature set (numpy arrays)
     assert [m for m in imported_after(code) if m != "numpy"] == []
+
+
+def test_a_state_store_already_up_to_date_is_opened_without_sqlite_utils(tmp_path):
+    path = tmp_path / "state.sqlite"
+    StateStore.open(path).close()  # created (and its tables made) here, with sqlite-utils
+    code = (
+        "from algotrading.state.store import StateStore\n"
+        f"store = StateStore.open({str(path)!r})\n"
+        "store.model_registry().close()\n"
+        "store.close()"
+    )
+    # sqlite-utils (and click, which it imports) only to create or migrate tables
+    assert imported_after(code, ("sqlite_utils", "click")) == []
 
 
 def test_the_parser_of_a_command_of_its_own_is_the_whole_parsers():
