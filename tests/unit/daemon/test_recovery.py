@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from algotrading.adapters.venue import MassStatus, VenueIdentity
+from algotrading.adapters.venue import MassStatus
 from algotrading.daemon.recovery import journaled_cursor, reconcile_at_start, working_orders
 from algotrading.messages import (
     Fill,
@@ -22,6 +22,7 @@ from algotrading.messages import (
 )
 from algotrading.sim.accounting import PositionState
 from algotrading.state.store import StateStore
+from algotrading.state.venue_binding import VenueIdentity
 from tests.unit.state import samples
 
 
