@@ -67,8 +67,9 @@ class RunSummary:
     trading_state: str = ""
 
 
-def market_data(config: Config, start_ns: int) -> Iterator[Message]:
-    """The inputs of a paper session on the configured feed, in data time."""
+def market_data(config: Config, start_ns: int, after_ns: int = 0) -> Iterator[Message]:
+    """The inputs of a paper session on the configured feed, in data time (those after
+    ``after_ns``, where a restarted session resumes, for a synthetic feed: made, not skipped)."""
     feed = config.system.feed
     symbol = normalize_symbol(config.market.instruments[0])
     if feed.source == "csv":
@@ -86,6 +87,7 @@ def market_data(config: Config, start_ns: int) -> Iterator[Message]:
         rate_hz=feed.rate_hz,
         pip_size=spec.pip_size,
         price_precision=spec.price_precision,
+        after_ns=after_ns,
     )
 
 
@@ -187,7 +189,7 @@ async def run_daemon(
             clock.restart_at(resume_ns)
 
         def open_feed() -> AsyncIterator[Message]:
-            data = market_data(config, start_ns)
+            data = market_data(config, start_ns, resume_ns)
             return paced((m for m in data if m.ts_event > resume_ns), clock)
 
         venue_sources = venue.sources()  # a broker brings its own market data

@@ -121,6 +121,7 @@ def synthetic_quotes(
     pip_size: float = 0.0001,
     price_precision: int = 5,
     skip_closed: bool = True,
+    after_ns: int = 0,
 ) -> Iterator[Quote]:
     """An endless, seeded stream of quotes from ``start_ns`` on, as a paper feed would deliver
     them: Poisson arrivals averaging ``rate_hz`` over trading time (more in busy hours), none
@@ -129,6 +130,8 @@ def synthetic_quotes(
 
     Generated an hour at a time with numpy, so it is cheap however far the consumer reads; the
     same arguments always give the same quotes, whatever the consumer does between them.
+    ``after_ns``: only the quotes after it are made (the same ones; a restarted paper session
+    resumes there without building the quotes it had already played).
     """
     if rate_hz <= 0:
         raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
@@ -154,6 +157,13 @@ def synthetic_quotes(
         offsets, mid, log_mid = _quote_chunk(
             rng, end - t, log_mid, rate_hz * ACTIVITY[hour], variance_per_ns * VOL_SHAPE[hour] ** 2
         )
+        started = True
+        if end <= after_ns:  # played already: the random walk goes on, no quote is made
+            t = end
+            continue
+        if after_ns > t:
+            first = int(np.searchsorted(offsets + t, after_ns, side="right"))
+            offsets, mid = offsets[first:], mid[first:]
         half_spread = 0.5 * spread_pips * pip_size * SPREAD_WIDENING[hour]
         bid = np.round(mid - half_spread, price_precision)
         ask = np.maximum(
@@ -161,7 +171,6 @@ def synthetic_quotes(
         )
         for ts, b, a in zip((offsets + t).tolist(), bid.tolist(), ask.tolist(), strict=True):
             yield Quote(ts_event=ts, ts_recv=ts, instrument=instrument, bid=b, ask=a)
-        started = True
         t = end
 
 

@@ -192,3 +192,17 @@ def test_bars_start_at_the_first_aligned_time_and_end_before_end() -> None:
     assert synthetic_bars("EUR_USD", start, start + 10, HOUR, 1) == []
     saturday = parse_utc("2024-01-06T00:00:00Z")
     assert synthetic_bars("EUR_USD", saturday, saturday + 24 * HOUR, HOUR, 1) == []
+
+
+def test_quotes_after_a_time_are_the_same_quotes_made_without_the_ones_before():
+    from itertools import islice
+
+    from algotrading.data.synthetic import synthetic_quotes
+    from algotrading.timestamps import parse_utc
+
+    start = parse_utc("2024-01-05T20:00:00Z")  # a Friday: the weekend gap falls in between
+    everything = list(islice(synthetic_quotes("EUR_USD", start, 7, rate_hz=2.0), 40_000))
+    cut = everything[25_000].ts_event
+    after = list(islice(synthetic_quotes("EUR_USD", start, 7, rate_hz=2.0, after_ns=cut), 14_999))
+    assert after[0].ts_event > cut
+    assert after == [q for q in everything if q.ts_event > cut]
