@@ -283,6 +283,8 @@ class Fill(Message, frozen=True, kw_only=True):
     # account currency per unit of the instrument's quote currency at the fill (1.0 for
     # EUR_USD in a USD account, 1/price for USD_JPY): what P&L closed by this fill converts at
     quote_rate: float = 1.0
+    parent_id: str = ""  # the entry whose leg (stop-loss, take-profit) this fill is of
+    financing: float = 0.0  # financing the venue booked with this fill (account currency)
 
 
 class Position(Message, frozen=True, kw_only=True):

@@ -475,6 +475,7 @@ class SimExchange:
             commission=commission,
             currency=self.currency,
             quote_rate=rate,
+            parent_id=order.parent_id,
         )
 
     def _attach_bracket(self, entry: Working, ts: int, out: list[Message]) -> list[Working]:

@@ -217,6 +217,9 @@ def _fill(
     pl = parse_decimal(tx.get("pl", "0"), "pl")
     factor = tx.get("gainQuoteHomeConversionFactor" if pl >= 0 else "lossQuoteHomeConversionFactor")
     order = sent.orders.get(cid)
+    parent = next(
+        (cid[: -len(suffix)] for suffix, _ in LEG_TYPES.values() if cid.endswith(suffix)), ""
+    )
     return Fill(
         ts_event=ts,
         fill_id=tx_id,
@@ -230,6 +233,8 @@ def _fill(
         commission=parse_decimal(tx.get("commission", "0"), "commission"),
         currency=currency,
         quote_rate=parse_decimal(factor, "conversion factor") if factor is not None else 1.0,
+        parent_id=parent,
+        financing=parse_decimal(tx.get("financing", "0"), "financing"),
     )
 
 

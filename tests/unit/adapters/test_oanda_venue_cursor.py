@@ -98,6 +98,7 @@ def test_a_transaction_ahead_of_a_gap_waits_while_the_gap_is_fetched():
     assert [f.fill_id for f in fills] == ["12", "14"]
     assert fills[1].client_order_id == "a-1.sl"
     assert fills[1].strategy_id == "s"  # the leg is linked to its parent
+    assert fills[1].parent_id == "a-1"
     legs = [m for m in sent if isinstance(m, Order)]
     assert [o.parent_id for o in legs] == ["a-1"]
     assert client.asked == ["12"]

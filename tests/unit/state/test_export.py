@@ -227,6 +227,8 @@ def test_each_kind_has_typed_columns(db, tmp_path):
         "commission": 0.5,
         "currency": "USD",
         "quote_rate": 1.0,
+        "parent_id": "",
+        "financing": 0.0,
     }
     features = pq.read_table(out / "features.parquet")
     assert features.schema.field("values").type == pa.list_(pa.float64())
