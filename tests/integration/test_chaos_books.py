@@ -36,7 +36,7 @@ def _kills() -> tuple[int, int]:
     if os.environ.get("CHAOS_KILLS"):
         daemon = int(os.environ["CHAOS_KILLS"])
         return daemon, max(1, daemon // 10)
-    return (6, 1) if os.environ.get("CI") else (24, 3)
+    return (8, 1) if os.environ.get("CI") else (24, 3)
 
 
 class Venue:
