@@ -127,6 +127,7 @@ class Session:
     policy: RestartPolicy
     switch: TradingSwitch
     breakers: BreakerSet
+    limits: RiskLimits  # as configured; an operator's, once set, are the switch's
 
 
 def restart_policy(config: Config) -> RestartPolicy:
@@ -395,4 +396,5 @@ def build_session(
         policy=restart_policy(config),
         switch=switch,
         breakers=breakers,
+        limits=limits,
     )

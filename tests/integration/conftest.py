@@ -143,3 +143,16 @@ def server(tmp_path):
 def sim_server_with(tmp_path):
     """``sim_server_with(*args)``: a sim-exchange server started with more arguments."""
     return lambda *extra: sim_server(tmp_path, *extra)
+
+
+def daemon_process(
+    tmp_path: Path, conf: Path, state: Path, env: dict[str, str], *extra: str, log: str
+) -> subprocess.Popen:
+    """``algotrading run`` as its own process (so that it can be SIGKILLed), its output in
+    ``<log>.out`` / ``<log>.err``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
+         "--state-dir", str(state), *extra],
+        env=env, stdout=(tmp_path / f"{log}.out").open("w"),
+        stderr=(tmp_path / f"{log}.err").open("w"), text=True,
+    )  # fmt: skip

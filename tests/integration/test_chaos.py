@@ -19,9 +19,7 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -30,19 +28,7 @@ from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.messages import Bar, OrderIntent, Recorded, decode_msgpack
 from algotrading.strategies.registry import build_strategy
 from algotrading.timestamps import iso_utc
-
-
-def _daemon(
-    tmp_path: Path, conf: Path, state: Path, env: dict[str, str], *extra: str, log: str
-) -> subprocess.Popen:
-    """``algotrading run`` as its own process (so that it can be SIGKILLed), its output in
-    ``<log>.out`` / ``<log>.err``."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
-         "--state-dir", str(state), *extra],
-        env=env, stdout=(tmp_path / f"{log}.out").open("w"),
-        stderr=(tmp_path / f"{log}.err").open("w"), text=True,
-    )  # fmt: skip
+from tests.integration.conftest import daemon_process as _daemon
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SIM_TOKEN, SimServer, free_port, v20
+from tests.integration.conftest import daemon_process as _daemon
 
 
 def _kills() -> tuple[int, int]:
@@ -109,13 +110,21 @@ def _venue(tmp_path: Path) -> Iterator[Venue]:
         venue.stop()
 
 
-def _daemon(tmp_path: Path, conf: Path, state: Path, env: dict, *extra: str, log: str):
-    return subprocess.Popen(
-        [sys.executable, "-m", "algotrading", "run", "--config", str(conf),
-         "--state-dir", str(state), *extra],
-        env=env, stdout=(tmp_path / f"{log}.out").open("w"),
-        stderr=(tmp_path / f"{log}.err").open("w"), text=True,
-    )  # fmt: skip
+def _conf(tmp_path: Path, venue: Venue, state: str) -> tuple[Path, dict[str, str]]:
+    """The daemon's configuration against ``venue`` (sma_cross 2/4 on 5 s bars, a stop-loss
+    and a take-profit 2 pips away resting at the venue), ``state`` its state section; and its
+    environment."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "system.yaml").write_text(
+        f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{venue.url}'}}\n"
+        "strategy:\n  params: {fast: 2, slow: 4}\n"
+        "  exits: {stop_loss: {pips: 2}, take_profit: {pips: 2}}\n"
+        f"state: {state}\n"
+    )
+    (conf / "market.yaml").write_text("bar_interval: 5s\n")
+    env = {**os.environ, "ALGOTRADING_OANDA_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+    return conf, env
 
 
 @pytest.mark.slow
@@ -123,16 +132,8 @@ def test_legs_resting_at_the_venue_kills_and_stalls_lose_no_fill(tmp_path):
     daemon_kills, venue_kills = _kills()
     rng = random.Random(15)
     with _venue(tmp_path) as venue:
-        conf = tmp_path / "conf"
-        conf.mkdir()
-        (conf / "system.yaml").write_text(
-            f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{venue.url}'}}\n"
-            "strategy:\n  params: {fast: 2, slow: 4}\n"
-            "  exits: {stop_loss: {pips: 2}, take_profit: {pips: 2}}\n"
-            "state:\n  snapshot_every_seconds: 2.0\n  reconcile_every_seconds: 2.0\n"
-        )
-        (conf / "market.yaml").write_text("bar_interval: 5s\n")
-        env = {**os.environ, "ALGOTRADING_OANDA_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+        state_section = "{snapshot_every_seconds: 2.0, reconcile_every_seconds: 2.0}"
+        conf, env = _conf(tmp_path, venue, state_section)
         state = tmp_path / "state"
         venue_kill_at = set(rng.sample(range(1, daemon_kills), venue_kills))
         for i in range(daemon_kills):
@@ -195,16 +196,7 @@ def test_after_a_stream_stall_the_books_equal_the_venues_within_one_reconciliati
     stall_s = 12.0 if os.environ.get("CI") else 30.0
     every_s = 3.0
     with _venue(tmp_path) as venue:
-        conf = tmp_path / "conf"
-        conf.mkdir()
-        (conf / "system.yaml").write_text(
-            f"venue:\n  kind: oanda\n  oanda: {{environment: custom, rest_url: '{venue.url}'}}\n"
-            "strategy:\n  params: {fast: 2, slow: 4}\n"
-            "  exits: {stop_loss: {pips: 2}, take_profit: {pips: 2}}\n"
-            f"state:\n  reconcile_every_seconds: {every_s}\n"
-        )
-        (conf / "market.yaml").write_text("bar_interval: 5s\n")
-        env = {**os.environ, "ALGOTRADING_OANDA_TOKEN": SIM_TOKEN, "PYTHONUNBUFFERED": "1"}
+        conf, env = _conf(tmp_path, venue, f"{{reconcile_every_seconds: {every_s}}}")
         state = tmp_path / "state"
         server = SimServer(venue.url, venue.account)
         since = f"/v3/accounts/{venue.account}/transactions/sinceid?id=0"

@@ -13,7 +13,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from algotrading.actors.risk import RiskActor
 from algotrading.daemon.services import DaemonContext
 from algotrading.messages import AccountState, Message
 from algotrading.risk.breakers import trading_day
@@ -43,10 +42,9 @@ class PnlTracker:
 
 
 def live_limits(ctx: DaemonContext) -> RiskLimits:
-    """The limits the risk actor checks against now (the configured ones before it runs)."""
-    risk = ctx.runtime.actor("risk")
-    assert isinstance(risk, RiskActor)
-    return risk.limits
+    """The limits risk checks against now: an operator's, once set (the session's trading
+    switch keeps them, and they outlive a restart), else the configured ones."""
+    return ctx.session.switch.limits or ctx.session.limits
 
 
 def status(ctx: DaemonContext, tracker: PnlTracker, admin: dict[str, int]) -> dict[str, Any]:
