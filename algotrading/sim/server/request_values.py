@@ -62,6 +62,9 @@ def decimal_text(value: Any) -> str | None:
     if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL.fullmatch(text):
         return None
     number = Decimal(text)
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(exponent) > MAX_DECIMAL_CHARS + MAX_EXPONENT:
+        return None  # "0e-999999999"
     if number and abs(number.adjusted()) > MAX_EXPONENT:
         return None
     return text
@@ -98,7 +101,7 @@ def check_price(
         return rejected(precision)
     price = float(text)
     band = price_band(mid)
-    if band is not None and not band[0] <= price <= band[1]:
+    if band is not None and not band[0] * (1 - 1e-9) <= price <= band[1] * (1 + 1e-9):
         low, high = (f"{x:.{spec.price_precision}f}" for x in band)
         return rejected(invalid, f"outside {low}..{high}, a tenth to ten times the market")
     return price
