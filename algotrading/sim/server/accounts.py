@@ -34,11 +34,10 @@ from algotrading.sim.server.order_requests import (
     DEPENDENT_TYPES,
     Outcome,
     ParsedOrder,
-    Problem,
     parse_order,
     reject_fields,
-    rejected,
 )
+from algotrading.sim.server.request_values import Problem, one_of, rejected
 from algotrading.sim.server.trades import TradeBook, TradeRecord
 from algotrading.sim.server.transactions import Batch, Transaction, TransactionLog
 
@@ -158,10 +157,10 @@ class SimAccount:
         order = body.get("order") if isinstance(body, dict) else None
         if forced_reject:
             return self.refuse(self.log.batch(now_ns, request_id), order, rejected(forced_reject))
-        if isinstance(order, dict) and order.get("type") in DEPENDENT_TYPES:
+        if isinstance(order, dict) and one_of(order.get("type"), DEPENDENT_TYPES):
             return create_dependent(self, order, now_ns, request_id)
         batch = self.log.batch(now_ns, request_id)
-        parsed = parse_order(order, self.instruments, now_ns)
+        parsed = parse_order(order, self.instruments, now_ns, self.exchange.mids)
         if isinstance(parsed, Problem):
             return self.refuse(batch, order, parsed)
         reason = self._conflict(parsed)
@@ -198,7 +197,7 @@ class SimAccount:
             return replace_dependent(self, old, order, now_ns, request_id)
         batch = self.log.batch(now_ns, request_id)
         echo = {"intendedReplacesOrderID": old.id}
-        parsed = parse_order(order, self.instruments, now_ns)
+        parsed = parse_order(order, self.instruments, now_ns, self.exchange.mids)
         if isinstance(parsed, Problem):
             return self.refuse(batch, order, parsed, echo)
         if parsed.client_extensions is None and old.body.get("clientExtensions"):
@@ -363,6 +362,7 @@ class SimAccount:
         if problem.reason is None:
             return Outcome(400, {"errorMessage": problem.message})
         kind = order.get("type", "MARKET") if isinstance(order, dict) else "MARKET"
+        kind = kind if one_of(kind, CREATE_TYPES | DEPENDENT_TYPES) else "MARKET"
         tx_type = f"{(CREATE_TYPES | DEPENDENT_TYPES).get(kind, 'MARKET_ORDER')}_REJECT"
         fields = reject_fields(order) | (echo or {}) | {"rejectReason": problem.reason}
         tx = batch.add(tx_type, fields)

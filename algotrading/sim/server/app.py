@@ -3,7 +3,9 @@ and the admin endpoints (``/admin/faults``) on one port, behind one middleware t
 every v20 response needs — the bearer token (401 ``"Insufficient authorization to perform
 request."``), a ``RequestID`` header, JSON error bodies ``{"errorCode"?, "errorMessage"}`` with
 ``Content-Type: application/json`` (404 and 405 included), ``Accept-Datetime-Format`` — and
-injects the REST faults (5xx/429, cut responses).
+injects the REST faults (5xx/429, cut responses). A request gets a 5xx only from an injected
+fault or a bug: the middleware's last resort logs the bug (``request_failed``, with its
+traceback) and answers v20's 500.
 
 Lifecycle: the service starts when the application does (``cleanup_ctx``) and stops when it is
 cleaned up; on shutdown the streams are told to end first, so they finish cleanly.
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from algotrading.sim.server import rest, rest_trading
 from algotrading.sim.server.faults import FaultSpecError
+from algotrading.sim.server.request_bodies import MAX_BODY_BYTES, BodyError, decode_body
 from algotrading.sim.server.rest import SERVICE, V20Error, json_response
 from algotrading.sim.server.service import REQUEST_ID, SimExchangeService
 from algotrading.sim.server.settings import ServerSettings
@@ -30,7 +33,7 @@ HTTP_FAULT_MESSAGES = {429: "Rate limit exceeded (injected fault)"}
 def create_app(settings: ServerSettings) -> web.Application:
     """The server for ``settings``; run it with ``web.AppRunner`` (or ``TestServer``)."""
     service = SimExchangeService(settings)
-    app = web.Application(middlewares=[v20_middleware])
+    app = web.Application(middlewares=[v20_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     rest.add_routes(app)
     rest_trading.add_routes(app)
@@ -124,11 +127,9 @@ async def get_faults(request: web.Request) -> web.Response:
 async def post_faults(request: web.Request) -> web.Response:
     faults = request.app[SERVICE].faults
     try:
-        spec = await request.json()
-        faults.configure(spec)
-    except ValueError as exc:  # bad JSON or a FaultSpecError
-        message = str(exc) if isinstance(exc, FaultSpecError) else "expected a JSON object"
-        raise V20Error(400, message) from None
+        faults.configure(decode_body(await request.read()))
+    except (BodyError, FaultSpecError) as exc:
+        raise V20Error(400, str(exc)) from None
     return json_response(request, 200, faults.describe())
 
 

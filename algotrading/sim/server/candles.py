@@ -6,7 +6,9 @@ granularity.
 Simulator choices: sub-daily candles are aligned to UTC (multiples of the granularity since
 the epoch), not to ``dailyAlignment``; ``D`` candles honour ``dailyAlignment`` and
 ``alignmentTimezone`` (default 17:00 America/New_York); ``W`` and ``M`` are not offered; mid
-candles are the mean of the bid and ask candles; ``smooth`` is accepted and ignored.
+candles are the mean of the bid and ask candles; ``smooth`` is accepted and ignored. Refused
+with v20's 400: an unknown granularity or price, ``from`` after ``to``, ``to`` in the future, a
+``count`` of 0 or over 5000, a ``from``/``to`` span of more than 5000 candles.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ class CandleHistory:
             raise CandleError("Invalid value specified for 'count'")
         span = seconds * NS
         if query.from_ns is not None and query.to_ns is not None:
+            if query.from_ns > query.to_ns:
+                raise CandleError("Invalid value specified for 'to'. Time is before 'from'")
             if (query.to_ns - query.from_ns) // span > MAX_COUNT:
                 raise CandleError("Maximum value for 'count' exceeded")
             count = None
@@ -158,7 +162,7 @@ def _fixed_key(span: int) -> Any:
 def _daily_key(query: CandleQuery) -> Any:
     try:
         zone = ZoneInfo(query.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, a long name
         raise CandleError("Invalid value specified for 'alignmentTimezone'") from None
     if not 0 <= query.daily_alignment <= 23:
         raise CandleError("Invalid value specified for 'dailyAlignment'")

@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from algotrading.sim.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TOKEN, TOKEN_ENV
 
+# connections the kernel queues before the server accepts them (aiohttp's default is 128,
+# too few for hundreds of clients connecting at once; the kernel caps it at somaxconn)
+LISTEN_BACKLOG = 1024
+
 if TYPE_CHECKING:
     from algotrading.sim.server.settings import ServerSettings
 
@@ -114,7 +118,7 @@ async def serve(settings: ServerSettings, host: str, port: int) -> int:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError("--port", str(port), f"cannot listen on {host}: {exc.strerror}") from None

@@ -9,13 +9,8 @@ from algotrading.adapters.oanda.wire import format_units, units_precision
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.sim.accounting import EPS
 from algotrading.sim.server.order_plans import Plan, market_plan
-from algotrading.sim.server.order_requests import (
-    Outcome,
-    Problem,
-    decimal_text,
-    rejected,
-    value_decimals,
-)
+from algotrading.sim.server.order_requests import Outcome
+from algotrading.sim.server.request_values import Problem, decimal_text, rejected, value_decimals
 
 if TYPE_CHECKING:
     from algotrading.sim.server.accounts import SimAccount

@@ -25,12 +25,16 @@ from algotrading.sim.server.order_requests import (
     DEPENDENT_TYPES,
     TRIGGER_CONDITIONS,
     Outcome,
-    Problem,
     check_extensions,
+    trailing_range,
+)
+from algotrading.sim.server.request_values import (
+    Problem,
     check_price,
     decimal_text,
+    distance_ceiling,
+    one_of,
     rejected,
-    trailing_range,
     value_decimals,
 )
 from algotrading.sim.server.trades import TradeRecord
@@ -51,7 +55,8 @@ def create_dependent(
     kind = str(order["type"])
     if getattr(trade, ATTRIBUTES[kind]):
         return account.refuse(batch, order, rejected(f"{kind}_ORDER_ALREADY_EXISTS"))
-    checked = _check(order, account.instruments[trade.instrument], trade)
+    mid = account.exchange.mids.get(trade.instrument)
+    checked = _check(order, account.instruments[trade.instrument], trade, mid)
     if isinstance(checked, Problem):
         return account.refuse(batch, order, checked)
     level, fields = checked
@@ -90,7 +95,8 @@ def replace_dependent(
     trade = account.book.trades[old.trade_id]
     if order.get("tradeID", trade.id) != trade.id:
         return account.refuse(batch, order, rejected("REPLACING_TRADE_ID_INVALID"), echo)
-    checked = _check(order, account.instruments[trade.instrument], trade)
+    mid = account.exchange.mids.get(trade.instrument)
+    checked = _check(order, account.instruments[trade.instrument], trade, mid)
     if isinstance(checked, Problem):
         return account.refuse(batch, order, checked, echo)
     level, fields = checked
@@ -133,13 +139,13 @@ def _terms(kind: str, level: float) -> dict[str, Any]:
 
 
 def _check(
-    order: dict[str, Any], spec: InstrumentSpec, trade: TradeRecord
+    order: dict[str, Any], spec: InstrumentSpec, trade: TradeRecord, mid: float | None
 ) -> tuple[float, dict[str, Any]] | Problem:
     """The price (or trailing distance) and the create transaction's fields."""
     kind = str(order["type"])
-    if order.get("timeInForce", "GTC") != "GTC":
+    if not one_of(order.get("timeInForce", "GTC"), ("GTC",)):
         return rejected("TIME_IN_FORCE_INVALID")
-    if order.get("triggerCondition", "DEFAULT") not in TRIGGER_CONDITIONS:
+    if not one_of(order.get("triggerCondition", "DEFAULT"), TRIGGER_CONDITIONS):
         return rejected("TRIGGER_CONDITION_INVALID")
     extensions = check_extensions(order.get("clientExtensions"), "CLIENT_ORDER")
     if isinstance(extensions, Problem):
@@ -155,7 +161,7 @@ def _check(
     if kind == "STOP_LOSS" and not (has_price or has_distance):
         return rejected("STOP_LOSS_ORDER_PRICE_AND_DISTANCE_BOTH_MISSING")
     if kind == "TRAILING_STOP_LOSS" or (kind == "STOP_LOSS" and has_distance):
-        distance = _distance(order.get("distance"), spec, kind == "TRAILING_STOP_LOSS")
+        distance = _distance(order.get("distance"), spec, kind == "TRAILING_STOP_LOSS", mid)
         if isinstance(distance, Problem):
             return distance
         fields["distance"] = format_price(distance, precision)
@@ -165,7 +171,12 @@ def _check(
             fields["price"] = format_price(level, precision)
     else:
         price = check_price(
-            order.get("price"), spec, "PRICE_MISSING", "PRICE_INVALID", "PRICE_PRECISION_EXCEEDED"
+            order.get("price"),
+            spec,
+            "PRICE_MISSING",
+            "PRICE_INVALID",
+            "PRICE_PRECISION_EXCEEDED",
+            mid,
         )
         if isinstance(price, Problem):
             return price
@@ -181,7 +192,9 @@ def _check(
     return level, fields
 
 
-def _distance(value: Any, spec: InstrumentSpec, trailing: bool) -> float | Problem:
+def _distance(
+    value: Any, spec: InstrumentSpec, trailing: bool, mid: float | None
+) -> float | Problem:
     if value is None:
         return rejected("PRICE_DISTANCE_MISSING")
     text = decimal_text(value)
@@ -195,4 +208,6 @@ def _distance(value: Any, spec: InstrumentSpec, trailing: bool) -> float | Probl
         return rejected("PRICE_DISTANCE_MINIMUM_NOT_MET")
     if trailing and distance > high + 1e-12:
         return rejected("PRICE_DISTANCE_MAXIMUM_EXCEEDED")
+    if distance > distance_ceiling(mid):
+        return rejected("PRICE_DISTANCE_MAXIMUM_EXCEEDED", "at least nine tenths of the market")
     return distance

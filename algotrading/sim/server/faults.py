@@ -15,11 +15,18 @@ and kept in a short history that ``GET /admin/faults`` shows.
 ``http_errors`` and ``cut_responses`` apply to REST requests under ``/v3`` (not to streams);
 ``reject_orders`` to order creation (``POST …/orders``); ``order_delay_ms`` to every request
 that creates, replaces, cancels or closes.
+
+Every value is bounded, and a body out of bounds changes nothing (400): numbers finite and
+non-negative, ``order_delay_ms`` at most 60,000, stall ``seconds`` at most 3600, ``fraction``
+in [0, 1], counts and ``seed`` integers (counts at most 1,000,000), a reason of 1 to 64
+capitals and underscores.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +36,10 @@ from algotrading.log import get_logger
 
 STREAMS = ("pricing", "transactions")
 HISTORY = 100
+MAX_ORDER_DELAY_MS = 60_000.0
+MAX_STALL_SECONDS = 3600.0
+MAX_COUNT = 1_000_000
+_REASON = re.compile(r"[A-Z_]{1,64}")
 
 
 class FaultSpecError(ValueError):
@@ -80,32 +91,36 @@ class Faults:
         if name == "stall_streams":
             details = _object(name, value)
             streams = _streams(details.get("stream", "pricing"))
-            seconds = _number(name, details.get("seconds"), minimum=0.0)
+            seconds = _number(name, details.get("seconds"), 0.0, MAX_STALL_SECONDS)
             return lambda: self._stall(streams, seconds)
         if name == "order_delay_ms":
-            delay = _number(name, value, minimum=0.0)
+            delay = _number(name, value, 0.0, MAX_ORDER_DELAY_MS)
             return lambda: self._set(order_delay_ms=delay)
         if name == "reject_orders":
             details = _object(name, value)
-            count = int(_number(name, details.get("count", 1), minimum=0))
+            count = _count(name, details.get("count", 1))
             reason = details.get("reason", "INSUFFICIENT_MARGIN")
-            if not isinstance(reason, str) or not reason:
+            if not isinstance(reason, str) or not _REASON.fullmatch(reason):
                 raise FaultSpecError("reject_orders.reason: expected a v20 reject reason")
             return lambda: self._set(reject_count=count, reject_reason=reason)
         if name == "http_errors":
             details = _object(name, value)
-            status = int(_number(name, details.get("status", 503), minimum=400))
-            if status != 429 and not 500 <= status <= 599:
+            status = details.get("status", 503)
+            if not _integer(status) or (status != 429 and not 500 <= status <= 599):
                 raise FaultSpecError("http_errors.status: expected 429 or 500-599")
-            count = int(_number(name, details.get("count", 0), minimum=0))
-            fraction = _number(name, details.get("fraction", 0.0), minimum=0.0)
-            if fraction > 1 or not (count or fraction):
+            count = _count(name, details.get("count", 0))
+            fraction = _number(name, details.get("fraction", 0.0), 0.0, 1.0)
+            if not (count or fraction):
                 raise FaultSpecError("http_errors: give a count, or a fraction in (0, 1]")
             seed = details.get("seed")
-            return lambda: self._http(status, count, fraction, seed)
+            if seed is not None and not (_integer(seed) and abs(seed) <= 2**63):
+                raise FaultSpecError("http_errors.seed: expected an integer")
+            seed = None if seed is None else int(seed)
+            return lambda: self._http(int(status), count, fraction, seed)
         details = _object(name, value)
-        count = int(_number(name, details.get("count", 1), minimum=0))
-        method = str(details.get("method", "")).upper()
+        count = _count(name, details.get("count", 1))
+        method = details.get("method", "")
+        method = method.upper() if isinstance(method, str) else None
         if method not in ("", "GET", "POST", "PUT"):
             raise FaultSpecError("cut_responses.method: expected GET, POST or PUT")
         return lambda: self._set(cut_count=count, cut_method=method)
@@ -212,7 +227,32 @@ def _object(name: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _number(name: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise FaultSpecError(f"{name}: expected a number >= {minimum:g}, got {value!r}")
-    return float(value)
+def _number(name: str, value: Any, minimum: float, maximum: float) -> float:
+    """A finite number in ``[minimum, maximum]`` (NaN, infinities, text and booleans refused)."""
+    number = float(value) if _real(value) and abs(value) < 1e300 else math.nan
+    if not (math.isfinite(number) and minimum <= number <= maximum):
+        shown = repr(value)[:40]
+        raise FaultSpecError(
+            f"{name}: expected a number from {minimum:g} to {maximum:g}, got {shown}"
+        )
+    return number
+
+
+def _count(name: str, value: Any) -> int:
+    if not (_integer(value) and 0 <= value <= MAX_COUNT):
+        shown = repr(value)[:40]
+        raise FaultSpecError(
+            f"{name}.count: expected an integer from 0 to {MAX_COUNT}, got {shown}"
+        )
+    return int(value)
+
+
+def _real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def _integer(value: Any) -> bool:
+    """An int, or a float with no fraction (JSON ``3.0``)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer()
+    return _real(value)

@@ -13,20 +13,25 @@ GTC only (``…_ON_FILL_TIME_IN_FORCE_INVALID`` otherwise); guaranteed stops are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from algotrading.adapters.oanda.wire import (
-    WireError,
-    format_price,
-    format_units,
-    parse_time,
-    units_precision,
-)
+from algotrading.adapters.oanda.wire import format_price, format_units, units_precision
 from algotrading.data.calendars import fx_next_rollover
 from algotrading.data.instruments import InstrumentSpec
-from algotrading.sim.server.reject_reasons import reject_message
+from algotrading.sim.server.request_values import (
+    Problem,
+    check_price,
+    check_units,
+    checked_time,
+    decimal_text,
+    distance_ceiling,
+    one_of,
+    rejected,
+    value_decimals,
+)
 
 CREATE_TYPES = {
     "MARKET": "MARKET_ORDER",
@@ -56,19 +61,6 @@ class Outcome:
 
     status: int
     body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a request is refused. With a ``reason`` a reject transaction is written; without,
-    the request was too malformed for one (a plain 400)."""
-
-    message: str
-    reason: str | None = None
-
-
-def rejected(reason: str) -> Problem:
-    return Problem(reject_message(reason), reason)
 
 
 @dataclass(frozen=True)
@@ -106,37 +98,6 @@ class ParsedOrder:
         return (self.trade_client_extensions or {}).get("id", "")
 
 
-def decimal_text(value: Any) -> str | None:
-    """A v20 decimal as its string (JSON numbers tolerated), or ``None`` if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = str(value).strip()
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    return text if number.is_finite() else None
-
-
-def value_decimals(text: str) -> int:
-    """Decimals the value needs (``"1.20000000"`` → 1, ``"100.0"`` → 0)."""
-    exponent = Decimal(text).normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def check_price(
-    value: Any, spec: InstrumentSpec, missing: str, invalid: str, precision: str
-) -> float | Problem:
-    if value is None:
-        return rejected(missing)
-    text = decimal_text(value)
-    if text is None or Decimal(text) <= 0:
-        return rejected(invalid)
-    if value_decimals(text) > spec.price_precision:
-        return rejected(precision)
-    return float(text)
-
-
 def check_extensions(value: Any, prefix: str) -> dict[str, str] | Problem | None:
     """Client extensions ``{id?, tag?, comment?}``; ``prefix`` names the reject reasons
     (``CLIENT_ORDER``, ``CLIENT_TRADE``, ``STOP_LOSS_ON_FILL_CLIENT_ORDER`` …)."""
@@ -160,13 +121,17 @@ def check_extensions(value: Any, prefix: str) -> dict[str, str] | Problem | None
 
 
 def parse_order(
-    order: Any, instruments: dict[str, InstrumentSpec], now_ns: int
+    order: Any,
+    instruments: dict[str, InstrumentSpec],
+    now_ns: int,
+    mids: Mapping[str, float] | None = None,
 ) -> ParsedOrder | Problem:
-    """The ``order`` of a create request, checked in v20's order of concerns."""
+    """The ``order`` of a create request, checked in v20's order of concerns; prices must lie
+    in the band around the instrument's mid in ``mids`` (none there: any finite price)."""
     if not isinstance(order, dict):
         return Problem("The request was missing required data")
     kind = order.get("type", "MARKET")
-    if kind not in CREATE_TYPES:
+    if not one_of(kind, CREATE_TYPES):
         return Problem("Invalid value specified for 'order.type'")
     instrument = order.get("instrument")
     if instrument is None:
@@ -174,26 +139,34 @@ def parse_order(
     spec = instruments.get(instrument) if isinstance(instrument, str) else None
     if spec is None:
         return rejected("INSTRUMENT_UNKNOWN")
-    units = _check_units(order.get("units"), spec)
+    units = check_units(order.get("units"), spec, units_precision(spec))
     if isinstance(units, Problem):
         return units
+    mid = (mids or {}).get(spec.symbol)
     price: float | None = None
     if kind != "MARKET":
         checked = check_price(
-            order.get("price"), spec, "PRICE_MISSING", "PRICE_INVALID", "PRICE_PRECISION_EXCEEDED"
+            order.get("price"),
+            spec,
+            "PRICE_MISSING",
+            "PRICE_INVALID",
+            "PRICE_PRECISION_EXCEEDED",
+            mid,
         )
         if isinstance(checked, Problem):
             return checked
         price = checked
     tif = order.get("timeInForce", "FOK" if kind == "MARKET" else "GTC")
-    if tif not in TIME_IN_FORCE[kind]:
+    if not one_of(tif, TIME_IN_FORCE[kind]):
         return rejected("TIME_IN_FORCE_INVALID")
     expire = _expiry(tif, order.get("gtdTime"), now_ns)
     if isinstance(expire, Problem):
         return expire
-    if order.get("positionFill", "DEFAULT") not in POSITION_FILLS:
+    if not one_of(order.get("positionFill", "DEFAULT"), POSITION_FILLS):
         return rejected("ORDER_FILL_POSITION_ACTION_INVALID")
-    if kind != "MARKET" and order.get("triggerCondition", "DEFAULT") not in TRIGGER_CONDITIONS:
+    if kind != "MARKET" and not one_of(
+        order.get("triggerCondition", "DEFAULT"), TRIGGER_CONDITIONS
+    ):
         return rejected("TRIGGER_CONDITION_INVALID")
     bound: float | None = None
     if order.get("priceBound") is not None and kind != "LIMIT":
@@ -203,6 +176,7 @@ def parse_order(
             "PRICE_BOUND_INVALID",
             "PRICE_BOUND_INVALID",
             "PRICE_BOUND_PRECISION_EXCEEDED",
+            mid,
         )
         if isinstance(checked, Problem):
             return checked
@@ -213,7 +187,7 @@ def parse_order(
     trade_extensions = check_extensions(order.get("tradeClientExtensions"), "CLIENT_TRADE")
     if isinstance(trade_extensions, Problem):
         return trade_extensions
-    legs = _on_fill_legs(order, spec)
+    legs = _on_fill_legs(order, spec, mid)
     if isinstance(legs, Problem):
         return legs
     take_profit, stop_loss, trailing = legs
@@ -254,22 +228,6 @@ def parse_order(
     )
 
 
-def _check_units(value: Any, spec: InstrumentSpec) -> float | Problem:
-    if value is None:
-        return rejected("UNITS_MISSING")
-    text = decimal_text(value)
-    if text is None or Decimal(text) == 0:
-        return rejected("UNITS_INVALID")
-    if value_decimals(text) > units_precision(spec):
-        return rejected("UNITS_PRECISION_EXCEEDED")
-    units = float(text)
-    if abs(units) < spec.min_quantity - 1e-9:
-        return rejected("UNITS_MIMIMUM_NOT_MET")
-    if abs(units) > spec.max_quantity + 1e-9:
-        return rejected("UNITS_LIMIT_EXCEEDED")
-    return units
-
-
 def _expiry(tif: str, gtd_time: Any, now_ns: int) -> int | Problem:
     if tif == "GFD":  # good for the day: cancelled at 17:00 New York
         return fx_next_rollover(now_ns)[0]
@@ -277,9 +235,8 @@ def _expiry(tif: str, gtd_time: Any, now_ns: int) -> int | Problem:
         return 0
     if gtd_time is None:
         return rejected("TIME_IN_FORCE_GTD_TIMESTAMP_MISSING")
-    try:
-        expire = parse_time(gtd_time)
-    except WireError:
+    expire = checked_time(gtd_time)
+    if expire is None:
         return Problem("Invalid value specified for 'order.gtdTime'")
     if expire <= now_ns:
         return rejected("TIME_IN_FORCE_GTD_TIMESTAMP_IN_PAST")
@@ -287,7 +244,7 @@ def _expiry(tif: str, gtd_time: Any, now_ns: int) -> int | Problem:
 
 
 def _on_fill_legs(
-    order: dict[str, Any], spec: InstrumentSpec
+    order: dict[str, Any], spec: InstrumentSpec, mid: float | None
 ) -> tuple[OnFill | None, OnFill | None, OnFill | None] | Problem:
     legs: list[OnFill | None] = []
     for key, prefix in (
@@ -299,7 +256,7 @@ def _on_fill_legs(
         if value is None:
             legs.append(None)
             continue
-        leg = _on_fill(value, prefix, spec)
+        leg = _on_fill(value, prefix, spec, mid)
         if isinstance(leg, Problem):
             return leg
         legs.append(leg)
@@ -309,10 +266,10 @@ def _on_fill_legs(
     return legs[0], legs[1], legs[2]
 
 
-def _on_fill(value: Any, prefix: str, spec: InstrumentSpec) -> OnFill | Problem:
+def _on_fill(value: Any, prefix: str, spec: InstrumentSpec, mid: float | None) -> OnFill | Problem:
     if not isinstance(value, dict):
         return Problem(f"Invalid value specified for '{prefix.lower()}'")
-    if value.get("timeInForce", "GTC") != "GTC":
+    if not one_of(value.get("timeInForce", "GTC"), ("GTC",)):
         return rejected(f"{prefix}_TIME_IN_FORCE_INVALID")
     extensions = check_extensions(value.get("clientExtensions"), f"{prefix}_CLIENT_ORDER")
     if isinstance(extensions, Problem):
@@ -324,6 +281,7 @@ def _on_fill(value: Any, prefix: str, spec: InstrumentSpec) -> OnFill | Problem:
             f"{prefix}_PRICE_MISSING",
             f"{prefix}_PRICE_INVALID",
             f"{prefix}_PRICE_PRECISION_EXCEEDED",
+            mid,
         )
         return price if isinstance(price, Problem) else OnFill(price, None, extensions)
     if prefix == "TRAILING_STOP_LOSS_ON_FILL":
@@ -343,6 +301,7 @@ def _on_fill(value: Any, prefix: str, spec: InstrumentSpec) -> OnFill | Problem:
             f"{prefix}_PRICE_MISSING",
             f"{prefix}_PRICE_INVALID",
             f"{prefix}_PRICE_PRECISION_EXCEEDED",
+            mid,
         )
         return price if isinstance(price, Problem) else OnFill(price, None, extensions)
     text = decimal_text(value["distance"])
@@ -350,6 +309,8 @@ def _on_fill(value: Any, prefix: str, spec: InstrumentSpec) -> OnFill | Problem:
         return rejected(f"{prefix}_DISTANCE_INVALID")
     if value_decimals(text) > spec.price_precision:
         return rejected(f"{prefix}_DISTANCE_PRECISION_EXCEEDED")
+    if float(text) > distance_ceiling(mid):
+        return rejected(f"{prefix}_DISTANCE_INVALID", "at least nine tenths of the market")
     return OnFill(None, float(text), extensions)
 
 
@@ -409,10 +370,10 @@ def reject_fields(order: Any) -> dict[str, Any]:
         return {}
     kind = order.get("type", "MARKET")
     echo = {k: v for k, v in order.items() if k != "type"}
-    if kind in DEPENDENT_TYPES:
+    if one_of(kind, DEPENDENT_TYPES):
         echo.setdefault("timeInForce", "GTC")
         echo.setdefault("triggerCondition", "DEFAULT")
-    elif kind in CREATE_TYPES:
+    elif one_of(kind, CREATE_TYPES):
         echo.setdefault("timeInForce", "FOK" if kind == "MARKET" else "GTC")
         echo.setdefault("positionFill", "DEFAULT")
         if kind != "MARKET":

@@ -9,18 +9,21 @@ beyond the last; 201 responses carry ``Location: <origin>/v3/accounts/{id}/order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from algotrading.adapters.oanda.wire import WireError, format_time, instrument_json, parse_time
+from algotrading.adapters.oanda.wire import format_time, instrument_json
 from algotrading.data.instruments import conversion_rate
 from algotrading.sim.accounting import quote_to_account_rate
 from algotrading.sim.server import views
 from algotrading.sim.server.accounts import SimAccount
 from algotrading.sim.server.candles import CandleError, CandleQuery
 from algotrading.sim.server.order_requests import Outcome
+from algotrading.sim.server.request_bodies import BodyError, decode_body
+from algotrading.sim.server.request_values import checked_time
 from algotrading.sim.server.service import SimExchangeService
 from algotrading.sim.server.streams import price_stream, transaction_stream
 from algotrading.sim.server.transactions import as_unix, client_price, format_factor
@@ -79,23 +82,23 @@ def bool_param(request: web.Request, name: str, default: bool) -> bool:
 
 
 def int_param(request: web.Request, name: str, default: int | None) -> int | None:
+    """A non-negative integer of at most 18 ASCII digits (a count, an id, an hour)."""
     value = request.query.get(name)
     if value is None:
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise V20Error(400, f"Invalid value specified for '{name}'") from None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise V20Error(400, f"Invalid value specified for '{name}'")
+    return int(value)
 
 
 def time_param(request: web.Request, name: str) -> int | None:
     value = request.query.get(name)
     if value is None:
         return None
-    try:
-        return parse_time(value)
-    except WireError:
-        raise V20Error(400, f"Invalid value specified for '{name}'") from None
+    ns = checked_time(value)
+    if ns is None:
+        raise V20Error(400, f"Invalid value specified for '{name}'")
+    return ns
 
 
 def instruments_of(request: web.Request, required: bool) -> list[str]:
@@ -115,18 +118,24 @@ def instrument_of(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request) -> Any:
+    """The JSON body (``{}`` when there is none); a 400 when it is not usable JSON, a 413 when
+    it is larger than the application's ``client_max_size``."""
     if not request.can_read_body:
         return {}
     try:
-        return await request.json()
-    except ValueError:
-        raise V20Error(400, "The request was missing required data") from None
+        return decode_body(await request.read())
+    except BodyError as exc:
+        raise V20Error(400, str(exc)) from None
 
 
 async def order_delay(request: web.Request) -> None:
-    delay = service_of(request).faults.order_delay_s(request.path)
-    if delay > 0:
-        await asyncio.sleep(delay)
+    """Wait out the order-delay fault; a server shutting down stops waiting (the request is
+    then served at once, so a stop never waits for an injected delay)."""
+    service = service_of(request)
+    delay = service.faults.order_delay_s(request.path)
+    if delay > 0 and not service.closing.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(service.closing.wait(), delay)
 
 
 def outcome_response(request: web.Request, outcome: Outcome, account: SimAccount) -> web.Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -22,6 +22,7 @@ from algotrading.sim.server.accounts import SimAccount, Totals
 from algotrading.sim.server.order_records import OrderRecord
 from algotrading.sim.server.trades import TradeRecord
 from algotrading.sim.server.transactions import Transaction
+from algotrading.state.store import _acquire_lock
 
 DB_NAME = "sim-exchange.sqlite"
 SCHEMA = """
@@ -63,22 +64,36 @@ class StoredAccount:
 
 
 class ServerStore:
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, lock: IO[str] | None = None
+    ) -> None:
         self.db = connection
         self.path = path
+        self._lock = lock
 
     @classmethod
     def open(cls, state_dir: Path) -> ServerStore:
+        """Open (or create) the file, holding ``sim-exchange.sqlite.lock`` for as long as it is
+        open: a second server on the same directory gets :class:`StateLockedError` (the CLI
+        prints it on one line, exit 2) instead of handing out the same transaction ids."""
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_NAME
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
-        return cls(db, path)
+        lock = _acquire_lock(path)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except BaseException:
+            lock.close()
+            raise
+        return cls(db, path, lock)
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # --- reading --------------------------------------------------------------------------
 
