@@ -25,14 +25,19 @@ def state_error(path: Path, exc: OSError | sqlite3.DatabaseError) -> Algotrading
             return _full(where, reason)
         if exc.errno in _NOT_WRITABLE:
             return _not_writable(where, reason)
-        return StateIOError(f"{path}: {reason}; check the disk (dmesg), then start again")
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            return AlgotradingError(
+                f"{where}: {reason}: a file stands where a directory should be; "
+                "choose another --state-dir"
+            )
+        return _io(path, reason)
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     if code == _SQLITE_FULL:
         return _full(where, str(exc))
     if code in (_SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM):
         return _not_writable(where, str(exc))
     if code == _SQLITE_IOERR:
-        return StateIOError(f"{path}: {exc}; check the disk (dmesg), then start again")
+        return _io(path, str(exc))
     return AlgotradingError(f"{path}: not a usable state database: {exc}")
 
 
@@ -47,4 +52,11 @@ def _not_writable(where: Path, reason: str) -> StateNotWritableError:
     return StateNotWritableError(
         f"{where}: cannot write the state here ({reason}); give the daemon's user a "
         "writable --state-dir (a read-write file system; under systemd: StateDirectory=)"
+    )
+
+
+def _io(path: Path, reason: str) -> StateIOError:
+    return StateIOError(
+        f"{path}: {reason}: the disk may be full or failing; free space (df -h {path.parent}) "
+        "or check it (dmesg); the daemon starts again once it can write"
     )

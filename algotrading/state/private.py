@@ -28,8 +28,8 @@ def private_dir(path: Path) -> None:
     """Make ``path`` (mode 0700, its missing parents as the umask says), or check an existing
     one: group or world access is logged as ``state_dir_not_private``, not changed. Raises
     OSError when it cannot be made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir(mode=DIR_MODE)
     except FileExistsError:
         if not path.is_dir():
