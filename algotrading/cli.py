@@ -237,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train_command(args)
         return _run(args)
     except AlgotradingError as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the cause said
+        from algotrading.log import scrub
+
+        message = scrub(" ".join(str(exc).split()))  # one line, whatever the cause said
         print(f"algotrading {args.command}: error: {message}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
@@ -436,10 +438,14 @@ def _run(args: argparse.Namespace) -> int:
     private_umask()  # what the daemon writes (state, recordings, models) is its user's only
 
     config = _setup(args.config)
+    from algotrading.config import SECRET_ENV
     from algotrading.daemon.app import secret_environment
+    from algotrading.log import add_secrets
     from algotrading.ops.alerts.config import check_alerts_config
 
-    check_alerts_config(config.system.alerts, secret_environment())  # before anything trades
+    environment = secret_environment()
+    add_secrets(environment.get(name, "") for name in SECRET_ENV.values())  # masked in logs
+    check_alerts_config(config.system.alerts, environment)  # before anything trades
     if args.speed is not None and args.speed <= 0:
         raise ConfigError("--speed", "", "expected a number > 0")
     if args.duration is not None and args.duration <= 0:
