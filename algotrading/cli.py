@@ -1,7 +1,9 @@
 """The ``algotrading`` command line: the only module that parses argv.
 
 Bad input (a config, a data file, a parameter) ends with one line naming the problem and exit
-status 2, never a traceback.
+status 2, never a traceback; an error that a restart may cure (a venue unreachable, a full disk)
+or will not (a refused token, a read-only state directory) has its own status
+(:mod:`algotrading.errors`).
 """
 
 from __future__ import annotations
@@ -206,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sim_exchange_command(args)
         if args.command == "backup":
             from algotrading.daemon.app import DB_NAME
+            from algotrading.state.private import private_umask
             from algotrading.state.store import backup_database
+
+            private_umask()
 
             copied = backup_database(Path(args.state_dir) / DB_NAME, Path(args.out))
             print(f"{args.out}: {copied} journal records, integrity ok")
@@ -220,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from algotrading.state.state_cli import STATE_COMMANDS
 
         if args.command in STATE_COMMANDS:
+            from algotrading.state.private import private_umask
             from algotrading.state.state_cli import run_state_command
+
+            private_umask()  # exports and archives hold what the state database holds
 
             return run_state_command(args)
         if args.command == "train":
@@ -229,8 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train_command(args)
         return _run(args)
     except AlgotradingError as exc:
-        print(f"algotrading {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        from algotrading.log import scrub
+
+        message = scrub(" ".join(str(exc).split()))  # one line, whatever the cause said
+        print(f"algotrading {args.command}: error: {message}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         return 130
 
@@ -422,12 +433,19 @@ def _stored_history(
 def _run(args: argparse.Namespace) -> int:
     from algotrading.daemon.app import run_daemon
     from algotrading.runtime.loop import run as run_loop
+    from algotrading.state.private import private_umask
+
+    private_umask()  # what the daemon writes (state, recordings, models) is its user's only
 
     config = _setup(args.config)
+    from algotrading.config import SECRET_ENV
     from algotrading.daemon.app import secret_environment
+    from algotrading.log import add_secrets
     from algotrading.ops.alerts.config import check_alerts_config
 
-    check_alerts_config(config.system.alerts, secret_environment())  # before anything trades
+    environment = secret_environment()
+    add_secrets(environment.get(name, "") for name in SECRET_ENV.values())  # masked in logs
+    check_alerts_config(config.system.alerts, environment)  # before anything trades
     if args.speed is not None and args.speed <= 0:
         raise ConfigError("--speed", "", "expected a number > 0")
     if args.duration is not None and args.duration <= 0:

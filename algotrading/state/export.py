@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from algotrading.errors import AlgotradingError, DataError
 from algotrading.log import get_logger
 from algotrading.messages import AnyMessage, Message, decode_msgpack, type_name
+from algotrading.state.private import private_tree
 from algotrading.state.schema import SCHEMA_VERSION
 from algotrading.timestamps import iso_utc
 
@@ -358,10 +359,11 @@ def export_session(db_path: str | Path, session_id: str, out_dir: str | Path) ->
         if row is None:
             known = ", ".join(session_ids(conn)) or "none"
             raise DataError(str(db_path), f"no session {session_id!r} (sessions: {known})")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
             result = _write_export(conn, row, tmp, out)
+            private_tree(tmp)  # a session's orders and fills: its user's only
             _publish(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -46,7 +46,7 @@ import msgspec
 if TYPE_CHECKING:
     from algotrading.models.registry import ModelRegistry
 
-from algotrading.errors import AlgotradingError
+from algotrading.errors import AlgotradingError, StateIOError
 from algotrading.log import get_logger
 from algotrading.messages import (
     Message,
@@ -55,7 +55,9 @@ from algotrading.messages import (
     decode_msgpack,
     encode_msgpack,
 )
+from algotrading.state.disk_errors import state_error
 from algotrading.state.journal import decode_journal
+from algotrading.state.private import private_dir, private_file
 from algotrading.state.projections import APPLIED, FILL_TERM_COLUMNS, apply
 from algotrading.state.schema import migrate
 
@@ -109,7 +111,7 @@ class DuplicateOrderError(AlgotradingError):
     """A client order id was written ahead twice: sending it again could trade twice."""
 
 
-class StateWriteError(AlgotradingError):
+class StateWriteError(StateIOError):
     """The writer thread could not write (disk full, I/O error): nothing is journaled since, so
     the daemon must not trade on."""
 
@@ -199,15 +201,12 @@ class StateStore:
         max_backlog: int = DEFAULT_MAX_BACKLOG,
     ) -> StateStore:
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AlgotradingError(
-                f"{path.parent}: cannot create the state directory: {exc}"
-            ) from exc
-        lock_file = _acquire_lock(path) if lock else None
+        lock_file: IO[str] | None = None
         conn: sqlite3.Connection | None = None
         try:
+            private_dir(path.parent)
+            lock_file = _acquire_lock(path) if lock else None
+            private_file(path)  # 0600 before SQLite opens it; its -wal and -shm take its mode
             conn = _connect(path, cls._connection_factory)
             migrate(conn, str(path))
         except BaseException as exc:
@@ -215,8 +214,8 @@ class StateStore:
                 conn.close()
             if lock_file is not None:
                 lock_file.close()
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise AlgotradingError(f"{path}: not a usable state database: {exc}") from exc
+            if isinstance(exc, OSError | sqlite3.DatabaseError):
+                raise state_error(path, exc) from exc
             raise
         return cls(
             conn,
@@ -797,6 +796,7 @@ def _run_job(conn: sqlite3.Connection, job: _Job) -> None:
 
 def _acquire_lock(path: Path) -> IO[str]:
     lock_path = path.with_name(path.name + ".lock")
+    private_file(lock_path)
     handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the store's lifetime
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -821,8 +821,10 @@ def backup_database(source: str | Path, destination: str | Path) -> int:
     source, destination = Path(source), Path(destination)
     if not source.is_file():
         raise AlgotradingError(f"{source}: no state database here")
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)  # a copy an interrupted backup left
+    private_file(partial)  # the copy holds what the database holds: 0600 from the start
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(partial)

@@ -275,7 +275,47 @@ def malformed_lines(rng: random.Random) -> list[tuple[bytes, str]]:
         lines.append((json.dumps({"id": 2, "cmd": cmd, "args": args}).encode(), "bad_argument"))
     for request in ({"id": 3, "cmd": 5}, {"id": 3, "cmd": "status", "args": []}, {"id": 3}):
         lines.append((json.dumps(request).encode(), "bad_request"))
+    lines += absurd_lines(rng)
     rng.shuffle(lines)
+    return lines
+
+
+def absurd_lines(rng: random.Random) -> list[tuple[bytes, str]]:
+    """Requests generated to be absurd: nested ~1000 deep and more (the decoder's own limit is a
+    RecursionError), numbers out of range, NaN, wrong types and unknown fields in every place."""
+    lines: list[tuple[bytes, str]] = []
+    where = ('{"cmd": "status", "args": {"x": %s}}', '{"id": %s, "cmd": "status"}', "%s")
+    for _ in range(60):
+        depth = rng.choice((33, 100, 500, 998, 999, 1000, 1001, 5000, 20_000))
+        opener, closer = rng.choice(((b"[", b"]"), (b'{"a": ', b"}")))
+        inner = opener * depth + b"1" + closer * depth if opener == b'{"a": ' else None
+        nested = inner if inner is not None else opener * depth + closer * depth
+        if rng.random() < 0.3:
+            nested = nested[: len(nested) // 2]  # and not even closed
+        nested = nested[:60_000]  # within the line limit: the decoder must see it
+        lines.append((rng.choice(where).encode() % nested, "bad_request"))
+    numbers = ("1e400", "-1e400", "NaN", "Infinity", "-Infinity", "nan", "9" * 20, "-" + "9" * 40)
+    for _ in range(40):
+        number = rng.choice((*numbers, "9" * rng.randrange(20, 5000)))
+        lines.append((rng.choice(where).encode() % number.encode(), "bad_request"))
+    values: tuple[Any, ...] = (None, True, 1, 1.5, "status", [], {}, ["status"], {"cmd": "status"})
+    for _ in range(60):
+        request: dict[str, Any] = {"id": rng.randrange(1000)}
+        field = rng.choice(("cmd", "args", "unknown", "ID", "Cmd", ""))
+        if field == "cmd":
+            request["cmd"] = rng.choice([v for v in values if not isinstance(v, str)])
+        elif field == "args":
+            request["cmd"] = "status"
+            request["args"] = rng.choice([v for v in values if not isinstance(v, dict)])
+        else:
+            request["cmd"] = "status"
+            request[field] = rng.choice(values)
+        lines.append((json.dumps(request).encode(), "bad_request"))
+    for _ in range(20):  # absurd arguments of a known command
+        value = rng.choice(("-1e308", "-1", '"nan"', '"inf"', '"-Infinity"', '""', "true", "{}"))
+        limit = rng.choice(("max_open_orders", "max_order_quantity", "price_collar"))
+        line = '{"id": 4, "cmd": "set-limit", "args": {"name": "%s", "value": %s}}'
+        lines.append(((line % (limit, value)).encode(), "bad_argument"))
     return lines
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from algotrading.adapters.oanda.client import OandaClient
+import aiohttp
+
+from algotrading.adapters.oanda.client import OandaClient, V20Error
 from algotrading.adapters.oanda.mapping import SentOrders
 from algotrading.adapters.oanda.wire import LIVE, PRACTICE, parse_decimal, parse_time
 from algotrading.config import OandaConfig, load_secrets
-from algotrading.errors import ConfigError
+from algotrading.errors import (
+    AlgotradingError,
+    ConfigError,
+    CredentialsRefusedError,
+    VenueUnavailableError,
+)
 from algotrading.sim.accounting import PositionState
 
 
@@ -60,8 +67,11 @@ async def open_account(
         now_ns = parse_time(await client.server_time(instrument))
         sent = SentOrders(last_id=str(summary.get("lastTransactionID", "0")))
         positions = await venue_positions(client)
-    except BaseException:
+    except BaseException as exc:
         await client.close()
+        refusal = _start_error(rest, exc)
+        if refusal is not None:
+            raise refusal from None  # one line for the operator; the cause is in the message
         raise
     return OandaAccount(
         client, client.account_id, str(summary.get("currency", "USD")), sent, positions, now_ns
@@ -87,3 +97,26 @@ async def positions_at(client: OandaClient) -> tuple[dict[str, PositionState], s
             price = parse_decimal(side.get("averagePrice", "0"), "averagePrice")
             positions[str(p["instrument"])] = PositionState(quantity, price)
     return positions, last
+
+
+def _start_error(rest: str, exc: BaseException) -> AlgotradingError | None:
+    """What stops a start at the venue, as the error whose exit status says whether a restart
+    can help: unreachable or failing (69, restarted) or refusing the token (78, left stopped)."""
+    if isinstance(exc, V20Error) and exc.status in (401, 403):
+        return CredentialsRefusedError(
+            f"{rest}: the venue refused the credentials (HTTP {exc.status} {exc.code}): check "
+            "ALGOTRADING_OANDA_TOKEN and venue.oanda.account_id (a practice token on the live "
+            "environment, or the reverse, is refused too)"
+        )
+    if isinstance(exc, V20Error) and exc.status >= 500:
+        return VenueUnavailableError(
+            f"{rest}: the venue answers HTTP {exc.status} {exc.code}; the daemon stops and is "
+            "started again (systemd) once it may answer"
+        )
+    if isinstance(exc, aiohttp.ClientConnectionError | TimeoutError | OSError):
+        reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc)
+        return VenueUnavailableError(
+            f"{rest}: cannot reach the venue ({reason or type(exc).__name__}): check the network "
+            "and venue.oanda in system.yaml; under systemd the daemon is started again"
+        )
+    return None

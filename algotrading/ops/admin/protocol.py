@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import msgspec
 
 MAX_LINE_BYTES = 64 * 1024
+MAX_DEPTH = 32  # arrays and objects inside one another; no command needs more than 3
+MAX_INT = 2**63 - 1  # integers beyond a signed 64-bit range are no count, id or limit
 
 
 class ErrorCode(enum.StrEnum):
@@ -59,6 +61,11 @@ def decode_request(line: bytes) -> Request:
         data = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise AdminError(ErrorCode.BAD_REQUEST, f"not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder's own limit, near 1000 levels
+        raise AdminError(ErrorCode.BAD_REQUEST, _TOO_DEEP) from None
+    problem = _shape_problem(data)
+    if problem is not None:
+        raise AdminError(ErrorCode.BAD_REQUEST, problem)
     if not isinstance(data, dict):
         raise AdminError(
             ErrorCode.BAD_REQUEST,
@@ -97,6 +104,26 @@ def encode_request(cmd: str, args: dict[str, Any] | None = None, request_id: Any
 def decode_response(line: bytes) -> Response:
     """A response line, as a client reads it; msgspec errors pass through (a daemon bug)."""
     return msgspec.json.decode(line, type=Response)
+
+
+_TOO_DEEP = f"not a request: arrays or objects nested more than {MAX_DEPTH} deep"
+
+
+def _shape_problem(data: object) -> str | None:
+    """What makes a decoded value no request whatever its fields: nesting deeper than
+    :data:`MAX_DEPTH` or an integer out of the 64-bit range. Walked without recursion, so
+    neither the walk nor anything after it (a handler, a log line, the answer) can overflow."""
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return _TOO_DEEP
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            return f"not a request: an integer beyond ±{MAX_INT} (64 bits)"
+    return None
 
 
 def _json_type(value: object) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 import msgspec
 
+from algotrading.log import secret_forms
 from algotrading.ops.alerts.config import TELEGRAM_API
 from algotrading.ops.alerts.wire import (
     GetUpdates,
@@ -65,7 +66,7 @@ class _Http:
 
     def __init__(self, timeout_s: float, secrets: tuple[str, ...]) -> None:
         self.timeout_s = timeout_s
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -194,7 +195,8 @@ class SlackTransport:
     def __init__(self, webhook_url: str, *, timeout_s: float = 10.0, blocks: bool = False) -> None:
         self._url = webhook_url
         self.blocks = blocks
-        self._http = _Http(timeout_s, (webhook_url, webhook_url.split("://", 1)[-1]))
+        # the whole URL is the secret, and so is its path alone: servers echo paths in errors
+        self._http = _Http(timeout_s, tuple(secret_forms(webhook_url)))
 
     def __repr__(self) -> str:
         return f"SlackTransport(blocks={self.blocks})"

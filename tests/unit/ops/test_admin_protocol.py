@@ -14,6 +14,8 @@ from algotrading.ops.admin.catalog import (
     command_info,
 )
 from algotrading.ops.admin.protocol import (
+    MAX_DEPTH,
+    MAX_INT,
     AdminError,
     ErrorCode,
     Request,
@@ -130,3 +132,34 @@ def test_command_names_are_forgiving_about_case_and_underscores():
     changes = {name for name, c in COMMANDS.items() if c.changes_state}
     assert changes >= {"pause", "resume", "halt", "kill", "flatten", "set-limit", "shutdown"}
     assert not changes & {"status", "positions", "orders", "pnl", "help"}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"cmd": "status", "args": {"a": ' + b"[" * 999 + b"]" * 999 + b"}}", "nested"),
+        (b"[" * 100_000, "nested"),
+        (b'{"a": ' * 20_000, "nested"),
+        (b'{"cmd": "status", "id": ' + b"[" * 33 + b"]" * 33 + b"}", "nested"),
+        (b'{"cmd": "status", "id": ' + b"9" * 30 + b"}", "64 bits"),
+        (b'{"cmd": "status", "args": {"x": -' + b"9" * 5000 + b"}}", "out of range"),
+        (b'{"cmd": "status", "id": 1e400}', "out of range"),
+        (b'{"cmd": "status", "id": NaN}', "not valid JSON"),
+        (b'{"cmd": "status", "id": -Infinity}', "not valid JSON"),
+        (b'{"cmd": "status", "extra": 1}', "unknown field"),
+    ],
+)
+def test_absurd_requests_are_bad_requests_not_crashes(line, expected):
+    with pytest.raises(AdminError) as caught:
+        decode_request(line)
+    assert caught.value.code is ErrorCode.BAD_REQUEST
+    assert expected in caught.value.message
+    assert caught.value.request_id is None
+
+
+def test_nesting_and_integers_within_the_limits_are_fine():
+    nested = b"[" * (MAX_DEPTH - 2) + b"]" * (MAX_DEPTH - 2)
+    request = decode_request(b'{"cmd": "status", "id": ' + nested + b"}")
+    assert request.cmd == "status"
+    assert decode_request(b'{"cmd": "x", "id": %d}' % MAX_INT).id == MAX_INT
+    assert decode_request(b'{"cmd": "x", "id": %d}' % -MAX_INT).id == -MAX_INT
