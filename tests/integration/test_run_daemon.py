@@ -157,5 +157,6 @@ def test_bad_configuration_files_exit_2_with_one_line_before_anything_starts(tmp
         assert proc.returncode == 2, (case, err[-2000:])
         assert "Traceback" not in err, (case, err)
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and name in lines[0], (case, err)
+        assert len(lines) == 1, (case, err)
+        assert name in lines[0], (case, err)
         assert not state.exists() or not any(state.iterdir()), case
