@@ -375,7 +375,7 @@ async def test_set_limit_and_reload_config(tmp_path):
         assert "system.yaml" in err
         assert "not valid YAML" in err
 
-        (daemon.conf / "system.yaml").write_text(FAST + "risk: {max_order_quantity: 0}\n")
+        (daemon.conf / "system.yaml").write_text(FAST + "risk: {max_order_quantity: .nan}\n")
         code, _, err = await ctl(daemon, "reload-config")
         assert code == 1
         assert "max_order_quantity" in err
