@@ -350,6 +350,14 @@ def parse_duration_ns(text: str) -> int:
     return int(match.group(1)) * _UNIT_NS[match.group(2)]
 
 
+def format_duration_ns(ns: int) -> str:
+    """The inverse of :func:`parse_duration_ns`: ``3_600_000_000_000`` -> ``"1h"``."""
+    for unit in ("d", "h", "m", "s", "ms"):
+        if ns % _UNIT_NS[unit] == 0:
+            return f"{ns // _UNIT_NS[unit]}{unit}"
+    return f"{ns}ns"
+
+
 def load_config(config_dir: str | Path | None = None) -> Config:
     """Embedded defaults, overlaid with the files of ``config_dir`` when given."""
     if config_dir is not None:
