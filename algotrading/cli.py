@@ -323,9 +323,14 @@ def _backtest(args: argparse.Namespace) -> int:
         )
     start_ns = _time_arg("--start", args.start)
     end_ns = _time_arg("--end", args.end)
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise ConfigError("--start", args.start, f"is not before --end {args.end}")
     interval_arg = round(args.interval * 1e9) if args.interval else None
+    if interval_arg is not None and interval_arg <= 0:
+        raise ConfigError("--interval", str(args.interval), "expected a number of seconds > 0")
+    unit = "bars"
     if args.data and Path(args.data).is_dir():
-        bars, symbol, interval, total = _stored_history(
+        bars, symbol, interval, total, unit = _stored_history(
             Path(args.data), symbol, interval_arg, start_ns, end_ns, config
         )
         source = args.data
@@ -338,6 +343,11 @@ def _backtest(args: argparse.Namespace) -> int:
             s.symbol == symbol for s in config.market.specs
         ):
             raise ConfigError("--instrument", symbol, "unknown instrument")
+        if interval_arg is not None and interval_arg != interval:
+            raise _not_buildable(args.data, interval_arg, f"{interval / 1e9:g}s bars")
+        if len(frame):
+            first, last = int(frame.ts_open[0]), int(frame.ts_open[-1])
+            _check_window(start_ns, end_ns, first, last, source, f"bars of {symbol}")
         bars = _window(frame.bars(), start_ns, end_ns)
         total = len(frame)
     else:
@@ -346,9 +356,13 @@ def _backtest(args: argparse.Namespace) -> int:
         symbol = symbol or "EUR_USD"
         spec = config.instrument(symbol)
         bars_list, interval = default_history(spec, config.system.feed.seed)
+        source = f"synthetic (seed {config.system.feed.seed}, hourly, 2024)"
+        if interval_arg is not None and interval_arg != interval:
+            raise _not_buildable(source, interval_arg, f"{interval / 1e9:g}s bars")
+        first, last = bars_list[0].ts_open, bars_list[-1].ts_open
+        _check_window(start_ns, end_ns, first, last, source, f"bars of {symbol}")
         bars = _window(iter(bars_list), start_ns, end_ns)
         total = len(bars_list)
-        source = f"synthetic (seed {config.system.feed.seed}, hourly, 2024)"
     spec = config.instrument(symbol)
     started = time.perf_counter()
     out = Path(args.out)
@@ -369,7 +383,7 @@ def _backtest(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     m = result.metrics
     print(
-        f"backtest {strategy.name} {m['run']['params']} on {symbol}: {result.bars} bars from "
+        f"backtest {strategy.name} {m['run']['params']} on {symbol}: {result.bars} {unit} from "
         f"{source} ({m['run']['first_bar']} .. {m['run']['last_bar']})"
     )
     print(f"costs: {describe_costs(m['run']['costs'])}")
@@ -407,6 +421,33 @@ def _window(bars: Iterator[Bar], start_ns: int | None, end_ns: int | None) -> It
         yield bar
 
 
+def _check_window(
+    start_ns: int | None, end_ns: int | None, first: int, last: int, source: str, what: str
+) -> None:
+    """A --start/--end that selects nothing of ``what`` running ``first`` .. ``last``
+    (included) is an error naming the data's range, not an empty report."""
+    from algotrading.errors import DataError
+    from algotrading.timestamps import iso_utc
+
+    if (start_ns is not None and start_ns > last) or (end_ns is not None and end_ns <= first):
+        asked = " .. ".join(iso_utc(t) if t is not None else "" for t in (start_ns, end_ns))
+        raise DataError(
+            source,
+            f"--start/--end ({asked}) selects no {what}: they run from {iso_utc(first)} "
+            f"to {iso_utc(last)}",
+        )
+
+
+def _not_buildable(source: str, interval_ns: int, holds: str) -> AlgotradingError:
+    from algotrading.errors import DataError
+
+    return DataError(
+        source,
+        f"--interval {interval_ns / 1e9:g} cannot be built: the data holds {holds} "
+        "(bars are built only from quotes)",
+    )
+
+
 def _stored_history(
     root: Path,
     symbol: str | None,
@@ -414,20 +455,22 @@ def _stored_history(
     start_ns: int | None,
     end_ns: int | None,
     config: Config,
-) -> tuple[Iterator[Bar | Quote], str, int, int | None]:
-    """Bars (or quotes) of one series of the history store, streamed."""
+) -> tuple[Iterator[Bar | Quote], str, int, int | None, str]:
+    """Bars (or quotes) of one series of the history store, streamed, and which they are."""
     from algotrading.data import parquet_store as store
 
     chosen = store.choose_series(root, symbol, interval_ns)
+    what = f"{chosen.kind} of {chosen.instrument}"
+    _check_window(start_ns, end_ns, chosen.first_ts, chosen.last_ts, str(root), what)
     if chosen.kind == "bars":
         assert chosen.interval_ns is not None
         events: Iterator[Bar | Quote] = store.iter_bars(
             root, chosen.instrument, chosen.interval_ns, start_ns, end_ns
         )
-        return events, chosen.instrument, chosen.interval_ns, chosen.rows
+        return events, chosen.instrument, chosen.interval_ns, chosen.rows, "bars"
     interval = interval_ns or config.bar_interval_ns
     events = store.iter_quotes(root, chosen.instrument, start_ns, end_ns)
-    return events, chosen.instrument, interval, chosen.rows
+    return events, chosen.instrument, interval, chosen.rows, "quotes"
 
 
 def _run(args: argparse.Namespace) -> int:

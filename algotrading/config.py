@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -29,6 +31,7 @@ from algotrading.ops.admin.config import AdminConfig
 from algotrading.ops.alerts.config import AlertsConfig
 from algotrading.ops.metrics import MetricsConfig
 from algotrading.ops.systemd import SystemdConfig
+from algotrading.risk.checks import RiskLimits
 from algotrading.strategies.registry import StrategySpec
 
 FILES = ("system.yaml", "market.yaml", "model.yaml")
@@ -141,17 +144,10 @@ class BreakersConfig(_Schema, frozen=True):
     rejections: BreakerConfig = BreakerConfig(reset="manual")
 
 
-class RiskConfig(_Schema, frozen=True):
-    max_order_quantity: float = 10_000_000.0
-    max_position_quantity: float = 10_000_000.0
-    max_order_notional: float = 0.0
-    max_gross_exposure: float = 0.0
-    max_net_exposure: float = 0.0
-    max_currency_exposure: float = 0.0
-    max_open_orders: int = 0
-    max_orders_per_window: int = 0
-    rate_window_seconds: float = 1.0
-    price_collar: float = 0.0
+class RiskConfig(RiskLimits, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ``risk`` section: the pre-trade limits (:class:`RiskLimits`, their one definition,
+    which ``set-limit`` and ``reload-config`` check against too) and the circuit breakers."""
+
     breakers: BreakersConfig = BreakersConfig()
 
 
@@ -354,6 +350,14 @@ def parse_duration_ns(text: str) -> int:
     return int(match.group(1)) * _UNIT_NS[match.group(2)]
 
 
+def format_duration_ns(ns: int) -> str:
+    """The inverse of :func:`parse_duration_ns`: ``3_600_000_000_000`` -> ``"1h"``."""
+    for unit in ("d", "h", "m", "s", "ms"):
+        if ns % _UNIT_NS[unit] == 0:
+            return f"{ns // _UNIT_NS[unit]}{unit}"
+    return f"{ns}ns"
+
+
 def load_config(config_dir: str | Path | None = None) -> Config:
     """Embedded defaults, overlaid with the files of ``config_dir`` when given."""
     if config_dir is not None:
@@ -365,8 +369,8 @@ def load_config(config_dir: str | Path | None = None) -> Config:
         text, label = default_text, f"<embedded defaults>/{name}"
         if config_dir is not None:
             path = Path(config_dir) / name
-            if path.is_file():
-                text, label = path.read_text(encoding="utf-8"), str(path)
+            if os.path.lexists(path):  # a dangling link, a directory or a FIFO is refused
+                text, label = read_config_file(path), str(path)
                 data = _merge(data, _parse_yaml(text, label))
         parts[name] = _validate(name, data, text, label)
     config = Config(
@@ -401,33 +405,126 @@ def _check_config_dir(path: Path) -> None:
             raise ConfigError(str(file), "", f"not read: the configuration file is named {near[0]}")
 
 
+MAX_DEPTH = 64  # of nested mappings and lists in a configuration file; deeper is refused
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):  # type: ignore[misc]
+    """A mapping names a key twice (YAML would keep the last, silently)."""
+
+    def __init__(self, key: object, first: int, again: int, mark: yaml.Mark) -> None:
+        self.key, self.first, self.again = key, first, again
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=mark)
+
+
+def _refusing_duplicates(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    class Loader(base):  # type: ignore[misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *anchor" entries are overridden on purpose
+                try:
+                    key = self.construct_object(key_node, deep=True)
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # an unhashable key: the constructor's own error follows
+                if first != key_node.start_mark.line + 1:
+                    raise DuplicateKeyError(
+                        key, first, key_node.start_mark.line + 1, key_node.start_mark
+                    )
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
 # libyaml's parser where PyYAML was built with it: ten times faster on the embedded defaults
-_FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_SAFE_LOADER = _refusing_duplicates(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+_SAFE_LOADER = _refusing_duplicates(yaml.SafeLoader)
 
 
 def _safe_load(text: str) -> Any:
-    """``yaml.safe_load``, on libyaml when it is there. A document libyaml refuses is parsed
-    again by the pure-Python parser, so that its error (problem and line) is the one shown,
-    whichever way PyYAML was built."""
+    """``yaml.safe_load`` refusing duplicate keys, on libyaml when it is there. A document
+    libyaml refuses is parsed again by the pure-Python parser, so that its error (problem and
+    line) is the one shown, whichever way PyYAML was built."""
     try:
         return yaml.load(text, Loader=_FAST_SAFE_LOADER)
     except yaml.YAMLError:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)
+
+
+def read_config_file(path: Path) -> str:
+    """The text of a configuration file; ConfigError unless it is a regular file (a dangling
+    symlink, a directory or a FIFO is refused, not skipped) of UTF-8 text."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        problem = "a dangling symbolic link (its target is missing)"
+        raise ConfigError(str(path), "", problem) from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else ""
+        raise ConfigError(str(path), "", f"not a regular file ({kind or 'a special file'})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        raise ConfigError(str(path), "", problem, line) from None
+    if "\x00" in text:
+        raise ConfigError(
+            str(path),
+            "",
+            "not text (it holds NUL bytes)",
+            text.count("\n", 0, text.index("\x00")) + 1,
+        )
+    return text
 
 
 def _parse_yaml(text: str, label: str) -> dict[str, Any]:
     try:
         data = _safe_load(text)
+    except DuplicateKeyError as exc:
+        problem = f"duplicate key (first at line {exc.first}, again at line {exc.again})"
+        raise ConfigError(label, str(exc.key), problem, exc.again) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = f"not valid YAML ({getattr(exc, 'problem', exc)})"
         raise ConfigError(label, "", problem, line) from None
+    except RecursionError:
+        raise ConfigError(label, "", f"nested too deep (more than {MAX_DEPTH} levels)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(label, "", f"expected a mapping of keys, got {type(data).__name__}")
+    path = _first_bad(data, lambda v, d: d > MAX_DEPTH)
+    if path is not None:
+        problem = f"nested too deep (more than {MAX_DEPTH} levels)"
+        raise ConfigError(label, path, problem, _line_of(text, path))
     return data
+
+
+def _first_bad(data: Any, bad: Callable[[Any, int], bool]) -> str | None:
+    """The key path (``a.b[2].c``) of the first value of ``data`` that is ``bad(value, depth)``,
+    or None; walked without recursion, so that depth itself cannot overflow the stack."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if bad(value, depth):
+            return path
+        if isinstance(value, dict):
+            items = [(f"{path}.{k}".lstrip("."), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend((p, v, depth + 1) for p, v in reversed(items))
+    return None
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -447,7 +544,15 @@ _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
 
 
+def _non_finite(value: Any, depth: int) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _validate(name: str, data: dict[str, Any], text: str, label: str) -> _Schema:
+    path = _first_bad(data, _non_finite)  # no key takes NaN or infinity
+    if path is not None:
+        problem = "expected a finite number, got " + repr(_value_at(data, path))
+        raise ConfigError(label, path, problem, _line_of(text, path))
     try:
         return msgspec.convert(data, _SCHEMAS[name], strict=True)
     except msgspec.ValidationError as exc:
@@ -466,6 +571,12 @@ def _validate(name: str, data: dict[str, Any], text: str, label: str) -> _Schema
         else:
             problem = problem[0].lower() + problem[1:]
         raise ConfigError(label, path, problem, _line_of(text, path)) from None
+
+
+def _value_at(data: Any, path: str) -> Any:
+    for part in filter(None, re.split(r"\.|(\[\d+\])", path)):
+        data = data[int(part[1:-1])] if part.startswith("[") else data[part]
+    return data
 
 
 def _allowed_keys(schema: type[msgspec.Struct], path: str) -> list[str]:
@@ -529,6 +640,17 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
             )
     if not market.instruments:
         fail("market.yaml", "instruments", "expected at least one instrument")
+    for key, symbols in (
+        ("instruments", [normalize_symbol(s) for s in market.instruments]),
+        ("specs", [spec.symbol for spec in market.specs]),
+    ):
+        for i, symbol in enumerate(symbols):
+            if symbol in symbols[:i]:
+                fail("market.yaml", f"{key}[{i}]", f"{symbol} is listed twice")
+    for problem in system.admin.problems():
+        key, _, what = problem.partition(": ")
+        fail("system.yaml", f"admin.{key}", what)
+    _check_schedules(system.schedules, fail)
     if system.runtime.queue_size < 1:
         fail("system.yaml", "runtime.queue_size", "expected an integer >= 1")
     if system.supervisor.max_restarts < 0:
@@ -600,6 +722,21 @@ def _check_semantics(config: Config, config_dir: str | Path | None) -> None:
     _check_training(config.model, fail)
 
 
+def _check_schedules(cfg: SchedulesConfig, fail: Callable[[str, str, str], None]) -> None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(cfg.timezone)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        fail("system.yaml", "schedules.timezone", f"unknown time zone {cfg.timezone!r}")
+    at = cfg.daily_summary_at
+    if at and not (_HH_MM.fullmatch(at) and int(at[:2]) < 24 and int(at[3:]) < 60):
+        fail("system.yaml", "schedules.daily_summary_at", f"expected HH:MM or '', got {at!r}")
+
+
+_HH_MM = re.compile(r"\d\d:\d\d")
+
+
 def _check_training(model: ModelConfig, fail: Callable[[str, str, str], None]) -> None:
     from algotrading.features.feature_set import FeatureSet
 
@@ -607,6 +744,15 @@ def _check_training(model: ModelConfig, fail: Callable[[str, str, str], None]) -
         FeatureSet(model.features)
     except ValueError as exc:
         fail("model.yaml", "features", str(exc))
+    if model.retrain.cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(model.retrain.cron, timezone="UTC")
+        except ValueError as exc:
+            fail("model.yaml", "retrain.cron", f"not a crontab line ({exc})")
+    if not model.retrain.every_seconds >= 0:
+        fail("model.yaml", "retrain.every_seconds", "expected a number >= 0 (0 = off)")
     t = model.training
     choices = {
         "training.model": (t.model, ("lightgbm", "lstm", "gru", "ensemble")),

@@ -203,10 +203,17 @@ def with_execution(routes: tuple[Route, ...]) -> tuple[Route, ...]:
     return tuple(out)
 
 
-def model_actor(config: Config, state_db: Path | None = None) -> Callable[[], ModelActor]:
+def model_actor(
+    config: Config,
+    state_db: Path | None = None,
+    instruments: tuple[str, ...] = (),
+    bar_interval_ns: int = 0,
+) -> Callable[[], ModelActor]:
     """The model actor's factory. A predictions file is read (and checked) once, here; a
-    registry model is loaded here too, so a missing or damaged model stops the start, and a
-    restarted actor loads the registry's model again (the active one, after a swap)."""
+    registry model is loaded here too, so a missing or damaged model stops the start, as does
+    one trained on other instruments, bars or features than the session's (``instruments``
+    and ``bar_interval_ns``, when given); a restarted actor loads the registry's model again
+    (the active one, after a swap)."""
     model = config.model.model
     if model.kind == "predictions":
         from algotrading.models.prediction_file import read_predictions  # pyarrow: only here
@@ -222,6 +229,15 @@ def model_actor(config: Config, state_db: Path | None = None) -> Callable[[], Mo
             )
         loader = registry_loader(path)
         first = [loader(model.model_id)]
+        if instruments:
+            from algotrading.models.persistence import misfit
+
+            problem = misfit(
+                first[0].metadata, instruments, bar_interval_ns, tuple(config.model.features)
+            )
+            if problem is not None:
+                key = "model.model_id" if model.model_id else "model.kind"
+                raise ConfigError("model.yaml", key, problem)
 
         def make() -> ModelActor:
             live = first.pop() if first else loader("")
@@ -307,7 +323,7 @@ def build_session(
     specs = [
         ActorSpec("feed", lambda: FeedActor(journal=journal)),
         ActorSpec("bar_builder", lambda: BarBuilderActor(interval_ns=bar_interval_ns)),
-        ActorSpec("model", model_actor(config, state_db)),
+        ActorSpec("model", model_actor(config, state_db, tuple(instruments), bar_interval_ns)),
         ActorSpec(
             "strategy",
             lambda: StrategyActor(

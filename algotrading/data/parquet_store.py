@@ -685,26 +685,54 @@ def available(root: str | Path) -> list[StoredSeries]:
     return result
 
 
+def describe_series(series: Iterable[StoredSeries]) -> str:
+    """``bars EUR_USD 60s 2018-01-01T00:00:00Z .. 2018-06-30T23:59:00Z (260000 rows)``, ...;
+    "nothing" for none."""
+    from algotrading.timestamps import iso_utc
+
+    return (
+        "; ".join(
+            f"{s.kind} {s.instrument}"
+            + (f" {s.interval_ns / 1e9:g}s" if s.interval_ns else "")
+            + f" {iso_utc(s.first_ts)} .. {iso_utc(s.last_ts)} ({s.rows} rows)"
+            for s in series
+        )
+        or "nothing"
+    )
+
+
 def choose_series(
     root: str | Path, instrument: str | None = None, interval_ns: int | None = None
 ) -> StoredSeries:
     """The one series a command should read: bars of ``instrument`` (any, when None) at
-    ``interval_ns`` (any, when None, or when none is stored at it), else the instrument's
-    quotes when it has no bars. DataError listing what is stored when that is not one series."""
-    series = [s for s in available(root) if instrument is None or s.instrument == instrument]
+    ``interval_ns`` (any, when None), else the instrument's quotes (which build bars of any
+    interval). DataError saying what is stored, with its range, when that is not one series:
+    an instrument the store lacks, an interval it holds no bars of and cannot build, or a
+    choice left open."""
+    stored = available(root)
+    series = [s for s in stored if instrument is None or s.instrument == instrument]
+    if not series:
+        raise DataError(
+            str(root), f"no {instrument} in the store; it holds: {describe_series(stored)}"
+        )
     bars = [s for s in series if s.kind == "bars"]
-    if interval_ns is not None and bars:
-        bars = [s for s in bars if s.interval_ns == interval_ns] or bars
+    quotes = [s for s in series if s.kind == "quotes"]
+    if interval_ns is not None:
+        bars = [s for s in bars if s.interval_ns == interval_ns]
+        if not bars and not quotes:
+            raise DataError(
+                str(root),
+                f"no bars of {interval_ns / 1e9:g}s and no quotes to build them from; the "
+                f"store holds: {describe_series(series)}",
+            )
     if len(bars) == 1:
         return bars[0]
-    quotes = [s for s in series if s.kind == "quotes"]
     if not bars and len(quotes) == 1:
         return quotes[0]
-    found = ", ".join(f"{s.kind} {s.instrument} {s.interval_ns or ''}".rstrip() for s in series)
     raise DataError(
         str(root),
         "choose one series with --instrument / --interval; the store holds: "
-        + (found or "nothing"),
+        + describe_series(series),
     )
 
 

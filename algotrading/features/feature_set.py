@@ -40,6 +40,7 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 
 _SPEC = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*")
 _INTEGER = re.compile(r"\s*\+?\d+\s*")
+MAX_ARGUMENT = 1_000_000  # a window of more bars than years of minutes is a typo
 
 
 def known_families() -> str:
@@ -71,6 +72,8 @@ def parse_spec(spec: str) -> tuple[str, tuple[int, ...]]:
     if not all(_INTEGER.fullmatch(piece) for piece in pieces):
         raise _bad_spec(spec, "arguments must be whole numbers")
     args = tuple(int(piece) for piece in pieces)
+    if any(arg > MAX_ARGUMENT for arg in args):
+        raise _bad_spec(spec, f"arguments are at most {MAX_ARGUMENT:,} (bars)")
     try:
         family.build(args)
     except ValueError as error:

@@ -41,6 +41,8 @@ class ModelMetadata(msgspec.Struct, frozen=True, kw_only=True):
     created: str
     content_hash: str = ""
     feature_specs: tuple[str, ...] = ()  # how to compute them: FeatureSet(feature_specs)
+    instrument: str = ""  # trained on its bars ("": not recorded, a model saved before)
+    bar_interval_ns: int = 0  # of those bars (0: not recorded)
 
 
 @runtime_checkable

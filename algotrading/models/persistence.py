@@ -36,6 +36,37 @@ def library_versions(kind: str) -> dict[str, str]:
     return versions
 
 
+_ADDED_LATER = ("instrument", "bar_interval_ns")
+
+
+def misfit(
+    metadata: ModelMetadata,
+    instruments: tuple[str, ...],
+    bar_interval_ns: int,
+    feature_specs: tuple[str, ...],
+) -> str | None:
+    """Why a model cannot serve a session trading ``instruments`` on bars of
+    ``bar_interval_ns`` with the configured ``feature_specs`` (empty: any), or None when it
+    can. A model records what it was trained on; one saved before that is not checked."""
+    from algotrading.config import format_duration_ns
+
+    trained = metadata.instrument or "an unrecorded instrument"
+    if metadata.bar_interval_ns:
+        trained += f" {format_duration_ns(metadata.bar_interval_ns)} bars"
+    session = f"{', '.join(instruments)} {format_duration_ns(bar_interval_ns)} bars"
+    name = f"model {metadata.model_id}"
+    wrong_instrument = metadata.instrument and metadata.instrument not in instruments
+    wrong_interval = metadata.bar_interval_ns and metadata.bar_interval_ns != bar_interval_ns
+    if wrong_instrument or wrong_interval:
+        return f"{name} was trained on {trained}; this session trades {session}"
+    if feature_specs and tuple(feature_specs) != tuple(metadata.feature_specs):
+        return (
+            f"{name} computes the features {list(metadata.feature_specs)}; model.yaml names "
+            f"{list(feature_specs)}"
+        )
+    return None
+
+
 def content_hash(directory: Path, files: list[str], metadata: ModelMetadata) -> str:
     digest = hashlib.sha256()
     for name in sorted(files):
@@ -44,6 +75,9 @@ def content_hash(directory: Path, files: list[str], metadata: ModelMetadata) -> 
     described = msgspec.to_builtins(
         msgspec.structs.replace(metadata, model_id="", created="", content_hash="")
     )
+    for key in _ADDED_LATER:  # absent from the hash of a model saved before they were recorded
+        if not described[key]:
+            del described[key]
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -68,6 +102,8 @@ def save_model(
     train_start: str,
     train_end: str,
     validation: dict[str, float],
+    instrument: str = "",
+    bar_interval_ns: int = 0,
 ) -> ModelMetadata:
     """Write ``model`` and its ``model.json`` into ``directory`` (created); return the metadata,
     hash and id filled in."""
@@ -79,6 +115,8 @@ def save_model(
         task=model.task,
         features=tuple(features),
         feature_specs=tuple(feature_specs),
+        instrument=instrument,
+        bar_interval_ns=bar_interval_ns,
         window=model.window,
         params=model.params(),
         label=label,

@@ -108,11 +108,21 @@ def _window(data: Dataset, rows: np.ndarray) -> tuple[str, str]:
 
 
 def save_models(
-    out: Path, result: WalkForwardResult, config: Config, progress: Progress | None
+    out: Path,
+    result: WalkForwardResult,
+    config: Config,
+    progress: Progress | None,
+    columns: BarColumns,
 ) -> str:
-    """Every fold's model and the final one, saved and registered; the final one active."""
+    """Every fold's model and the final one, saved and registered with the instrument and bar
+    interval of ``columns``; the final one active."""
     data, training = result.data, config.model.training
     names = data.features.names
+    # recorded with each model: a session on other bars refuses it (persistence.misfit)
+    trained_on: dict[str, Any] = {
+        "instrument": columns.instrument,
+        "bar_interval_ns": columns.interval_ns,
+    }
     with ModelRegistry(out / "registry.sqlite") as registry:
         for f in result.folds:
             start, end = _window(data, f.fold.fit)
@@ -125,6 +135,7 @@ def save_models(
                 train_start=start,
                 train_end=end,
                 validation=f.validation,
+                **trained_on,
             )
             registry.register(metadata, out / "models" / f"fold-{f.fold.index}")
         model, validation, fit = fit_final(data, training, progress)
@@ -138,6 +149,7 @@ def save_models(
             train_start=start,
             train_end=end,
             validation=validation,
+            **trained_on,
         )
         registry.register(final, out / "models" / "final")
         registry.activate(final.model_id)
@@ -226,7 +238,7 @@ def run_training(
         result = run_walk_forward(data, training, report)
         write_predictions(out / PREDICTIONS, result)
         evaluation = write_evaluation(out / "evaluation.json", result, training.task)
-        final_id = save_models(out, result, config, report)
+        final_id = save_models(out, result, config, report, columns)
     metrics = backtest_predictions(out, config, columns, result, source)
     setup = {
         "data": source,

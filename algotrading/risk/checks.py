@@ -3,42 +3,56 @@
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
 
 from algotrading.messages import OrderIntent, TradingState
 
-
-@dataclass(frozen=True)
-class RiskLimits:
-    """Pre-trade limits. Quantities in units, money in the account currency; 0 turns a limit
-    off. Limits are exclusive, like the breakers': an order that would reach one is refused,
-    just under it passes."""
-
-    max_order_quantity: float = 10_000_000.0
-    max_position_quantity: float = 10_000_000.0
-    max_order_notional: float = 0.0
-    max_gross_exposure: float = 0.0  # sum of |position value| over instruments
-    max_net_exposure: float = 0.0  # |sum of signed position values|
-    max_currency_exposure: float = 0.0  # |net exposure| to any one currency (FX)
-    max_open_orders: int = 0
-    max_orders_per_window: int = 0
-    rate_window_seconds: float = 1.0
-    price_collar: float = 0.0  # a limit/stop price must be less than this fraction away
+# Any float a limit may hold: finite (NaN would turn every comparison off, inf refuse nothing)
+_MAX = sys.float_info.max
+Limit = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]  # 0 turns it off
+Count = Annotated[int, msgspec.Meta(ge=0)]  # 0 turns it off
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=_MAX)]
 
 
-LIMIT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RiskLimits))
-# 0 turns most limits off; these have no "off", and 0 would refuse every order.
-_POSITIVE = frozenset(("max_order_quantity", "max_position_quantity", "rate_window_seconds"))
-_INTEGER = frozenset(f.name for f in fields(RiskLimits) if f.type in ("int", int))
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Pre-trade limits: the one definition of them, the ``risk`` section of ``system.yaml``
+    (:class:`algotrading.config.RiskConfig` adds the breakers to it) and what ``set-limit`` and
+    ``reload-config`` are checked against. Quantities in units, money in the account currency;
+    0 turns a limit off. Limits are exclusive, like the breakers': an order that would reach one
+    is refused, just under it passes."""
+
+    max_order_quantity: Limit = 10_000_000.0
+    max_position_quantity: Limit = 10_000_000.0
+    max_order_notional: Limit = 0.0
+    max_gross_exposure: Limit = 0.0  # sum of |position value| over instruments
+    max_net_exposure: Limit = 0.0  # |sum of signed position values|
+    max_currency_exposure: Limit = 0.0  # |net exposure| to any one currency (FX)
+    max_open_orders: Count = 0
+    max_orders_per_window: Count = 0
+    rate_window_seconds: Seconds = 1.0
+    price_collar: Limit = 0.0  # a limit/stop price must be less than this fraction away
+
+
+LIMIT_NAMES: tuple[str, ...] = RiskLimits.__struct_fields__
+_FIELDS = {f.name: f for f in msgspec.structs.fields(RiskLimits)}
+
+
+def _expected(name: str) -> str:
+    """What a limit takes, from its schema's constraints."""
+    meta = _FIELDS[name].type.__metadata__[0]
+    return f"a number > {meta.gt:g}" if meta.gt is not None else "a number >= 0 (0 turns it off)"
 
 
 def limits_with(limits: RiskLimits, values: Mapping[str, str]) -> RiskLimits:
     """``limits`` with some of them set from text (an operator's ``set_limit``, a reloaded
-    configuration). All or nothing: the first unknown name or bad value raises ValueError
-    naming it, and nothing changes."""
+    configuration), checked by the schema of :class:`RiskLimits`, as the configuration is.
+    All or nothing: the first unknown name or bad value raises ValueError naming it, and
+    nothing changes."""
     if not values:
         raise ValueError("no limit named")
     changes: dict[str, Any] = {}
@@ -49,16 +63,17 @@ def limits_with(limits: RiskLimits, values: Mapping[str, str]) -> RiskLimits:
             value = float(text)
         except ValueError:
             raise ValueError(f"{name}: expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (value == 0 and name in _POSITIVE):
-            bound = "> 0" if name in _POSITIVE else ">= 0 (0 turns it off)"
-            raise ValueError(f"{name}: expected a number {bound}, got {text!r}")
-        if name in _INTEGER:
+        if _FIELDS[name].type.__origin__ is int:
             if not value.is_integer():
                 raise ValueError(f"{name}: expected an integer, got {text!r}")
             changes[name] = int(value)
         else:
             changes[name] = value
-    return replace(limits, **changes)
+        try:
+            msgspec.convert({name: changes[name]}, RiskLimits, strict=True)
+        except msgspec.ValidationError:
+            raise ValueError(f"{name}: expected {_expected(name)}, got {text!r}") from None
+    return msgspec.structs.replace(limits, **changes)
 
 
 @dataclass(frozen=True)
@@ -156,13 +171,17 @@ def check_order(
         )
     if intent.quantity <= 0:
         return Refusal("invalid_quantity", f"quantity must be > 0, got {intent.quantity:g}")
-    if _reaches(intent.quantity, limits.max_order_quantity):
+    if limits.max_order_quantity and _reaches(intent.quantity, limits.max_order_quantity):
         return Refusal(
             "max_order_quantity",
             f"quantity {intent.quantity:g} reaches the limit of {limits.max_order_quantity:g}",
         )
     after = position + intent.side.sign * intent.quantity
-    if _reaches(abs(after), limits.max_position_quantity) and abs(after) > abs(position):
+    if (
+        limits.max_position_quantity
+        and _reaches(abs(after), limits.max_position_quantity)
+        and abs(after) > abs(position)
+    ):
         return Refusal(
             "max_position_quantity",
             f"position would be {after:g}, at or beyond the limit of "

@@ -234,3 +234,36 @@ def test_bad_rows_are_reported_with_file_and_row_and_never_used(cli, tmp_path, r
     assert "5" in result.stderr.split(str(path), 1)[1][:20], result.stderr
     assert problem in result.stderr.lower()
     assert not (tmp_path / "o" / "trades.csv").exists()
+
+
+def test_what_selects_nothing_or_would_be_ignored_is_refused_with_the_datas_range(
+    cli, hourly_csv, tmp_path
+):
+    import numpy as np
+
+    from algotrading.data.parquet_store import write_quotes
+    from algotrading.timestamps import parse_utc
+
+    out = str(tmp_path / "o")
+    for args, words in (
+        (("--start", "2018-01-01T00:00:00Z", "--end", "2017-06-01T00:00:00Z"), "not before"),
+        (("--start", "2018-01-01T00:00:00Z", "--end", "2018-06-01T00:00:00Z"), "selects no bars"),
+        (("--interval", "60"), "--interval 60 cannot be built"),
+    ):
+        done = cli("backtest", "--data", str(hourly_csv), *args, "--out", out)
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    store = tmp_path / "store"
+    ts = parse_utc("2024-01-02T00:00:00Z") + np.arange(600, dtype=np.int64) * 10**9
+    write_quotes(store, "EUR_USD", ts, np.full(600, 1.1), np.full(600, 1.1001))
+    lacking = cli("backtest", "--data", str(store), "--instrument", "GBP_USD", "--out", out)
+    assert lacking.returncode == 2
+    assert "no GBP_USD in the store; it holds: quotes EUR_USD" in lacking.stderr
+    early = cli("backtest", "--data", str(store), "--end", "2024-01-01T00:00:00Z", "--out", out)
+    assert early.returncode == 2
+    assert "they run from 2024-01-02T00:00:00" in early.stderr
+    quotes = cli("backtest", "--data", str(store), "--interval", "60", "--out", out)
+    assert quotes.returncode == 0, quotes.stderr
+    assert "600 quotes from" in quotes.stdout

@@ -340,7 +340,8 @@ async def test_set_limit_and_reload_config(tmp_path):
         for words, problem in (
             (("max_open_orders", "1.5"), "expected an integer"),
             (("max_open_orders", "-1"), "expected a number >= 0"),
-            (("max_order_quantity", "0"), "expected a number > 0"),
+            (("max_order_quantity", "nan"), "expected a number >= 0 (0 turns it off)"),
+            (("rate_window_seconds", "0"), "expected a number > 0"),
             (("max_order_quantity", "lots"), "expected a number"),
             (("no_such_limit", "1"), "unknown risk limit"),
         ):
@@ -374,7 +375,7 @@ async def test_set_limit_and_reload_config(tmp_path):
         assert "system.yaml" in err
         assert "not valid YAML" in err
 
-        (daemon.conf / "system.yaml").write_text(FAST + "risk: {max_order_quantity: 0}\n")
+        (daemon.conf / "system.yaml").write_text(FAST + "risk: {max_order_quantity: .nan}\n")
         code, _, err = await ctl(daemon, "reload-config")
         assert code == 1
         assert "max_order_quantity" in err

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 
+from algotrading.adapters.csv_bars import write_bars_csv
 from algotrading.config import load_config
 from algotrading.daemon.app import DB_NAME, run_daemon
+from algotrading.data.synthetic import synthetic_bars
 from algotrading.messages import Prediction, decode_msgpack
 from algotrading.models.registry import ModelRegistry
+from algotrading.timestamps import parse_utc
 
 
 def journal(db_path, kind):
@@ -33,6 +36,17 @@ def test_retraining_swaps_the_model_without_a_missed_bar(tmp_path):
     first = tmp_path / "first"
     first.mkdir()
     (first / "model.yaml").write_text("training:\n  lightgbm: {seed: 5, num_leaves: 4}\n")
+    # trained on the session's own bars (1s, the default): one trained on others is refused
+    minute_bars = write_bars_csv(
+        tmp_path / "EURUSD_S1.csv",
+        synthetic_bars(
+            "EUR_USD",
+            parse_utc("2024-03-04T08:00:00Z"),
+            parse_utc("2024-03-04T10:00:00Z"),
+            10**9,
+            5,
+        ),
+    )
     trained = subprocess.run(
         [
             sys.executable,
@@ -44,6 +58,8 @@ def test_retraining_swaps_the_model_without_a_missed_bar(tmp_path):
             str(first),
             "--out",
             str(tmp_path / "initial"),
+            "--data",
+            str(minute_bars),
         ],
         capture_output=True,
         text=True,

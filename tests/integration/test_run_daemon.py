@@ -130,3 +130,33 @@ def test_a_service_task_that_dies_stops_the_daemon_non_zero(tmp_path):
     assert summary.exit_code == 1
     assert "service:broken" in summary.reason
     assert "the watchdog lost its socket" in summary.reason
+
+
+def test_bad_configuration_files_exit_2_with_one_line_before_anything_starts(tmp_path):
+    """Each of these once loaded (and ran on a limit turned off, or on the defaults) or died
+    with a traceback; now each is one line on stderr and exit 2, with no state written."""
+    cases = {
+        "nan_limit": ("system.yaml", b"risk:\n  max_order_quantity: .nan\n"),
+        "duplicate": ("system.yaml", b"risk:\n  max_order_quantity: 1\n  max_order_quantity: 9\n"),
+        "not_utf8": ("system.yaml", b"log:\n  level: \xff\n"),
+        "deep": ("system.yaml", b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n"),
+        "admin": ("system.yaml", b"admin:\n  max_connections: 0\n"),
+        "cron": ("model.yaml", b"retrain:\n  cron: garbage\n"),
+        "dangling": ("system.yaml", None),
+    }
+    for case, (name, content) in cases.items():
+        conf = tmp_path / case
+        conf.mkdir()
+        if content is None:
+            (conf / name).symlink_to(conf / "gone.yaml")
+        else:
+            (conf / name).write_bytes(content)
+        state = tmp_path / f"state-{case}"
+        proc = start(state, "--config", str(conf), "--duration", "5")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2, (case, err[-2000:])
+        assert "Traceback" not in err, (case, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, (case, err)
+        assert name in lines[0], (case, err)
+        assert not state.exists() or not any(state.iterdir()), case

@@ -152,3 +152,104 @@ def test_other_files_in_the_directory_are_left_alone(tmp_path):
     (tmp_path / "sim_exchange.yaml").write_text("{}\n")
     (tmp_path / "README.md").write_text("ours\n")
     assert load_config(tmp_path).source == str(tmp_path)
+
+
+# --- every bad input refused at load, one line naming the file, line and key ----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key", "line"),
+    [
+        ("system.yaml", "risk:\n  max_order_quantity: .nan\n", "risk.max_order_quantity", 2),
+        ("system.yaml", "risk:\n  max_position_quantity: .nan\n", "risk.max_position_quantity", 2),
+        ("system.yaml", "risk:\n  max_order_quantity: -.inf\n", "risk.max_order_quantity", 2),
+        ("system.yaml", "risk:\n  max_order_quantity: -5\n", "risk.max_order_quantity", 2),
+        ("system.yaml", "risk:\n  rate_window_seconds: 0\n", "risk.rate_window_seconds", 2),
+        ("system.yaml", "risk:\n  max_open_orders: -1\n", "risk.max_open_orders", 2),
+        ("system.yaml", "feed:\n  speed: .nan\n", "feed.speed", 2),
+        ("system.yaml", "account:\n  initial_cash: .nan\n", "account.initial_cash", 2),
+        ("system.yaml", "admin:\n  max_connections: 0\n", "admin.max_connections", 2),
+        ("system.yaml", "admin:\n  idle_timeout_seconds: 0\n", "admin.idle_timeout_seconds", 2),
+        ("system.yaml", "schedules:\n  timezone: Mars/Olympus\n", "schedules.timezone", 2),
+        (
+            "system.yaml",
+            "schedules:\n  daily_summary_at: '25:00'\n",
+            "schedules.daily_summary_at",
+            2,
+        ),
+        ("system.yaml", "metrics:\n  port: 70000\n", "metrics", 1),
+        ("market.yaml", "instruments: [EUR_USD, EUR_USD]\n", "instruments[1]", 1),
+        (
+            "market.yaml",
+            "specs:\n  - {symbol: EUR_USD, pip_size: .nan}\n",
+            "specs[0].pip_size",
+            2,
+        ),
+        ("model.yaml", "retrain:\n  cron: every friday\n", "retrain.cron", 2),
+        ("model.yaml", "features: ['rsi(100000000000000000000)']\n", "features", 1),
+    ],
+)
+def test_unsafe_values_are_refused_at_load(tmp_path, name, text, key, line):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, name, text))
+    err = info.value
+    assert (err.file, err.key) == (str(tmp_path / name), key), str(err)
+    assert err.line == line, str(err)
+    assert "\n" not in str(err)
+
+
+def test_a_limit_of_zero_turns_it_off(tmp_path):
+    from algotrading.messages import OrderIntent, Side, TradingState
+    from algotrading.risk.checks import RiskLimits, check_order
+
+    text = "risk:\n  max_order_quantity: 0\n  max_position_quantity: 0\n"
+    risk = load_config(write(tmp_path, "system.yaml", text)).system.risk
+    assert isinstance(risk, RiskLimits)  # the one definition, as set-limit checks it
+    intent = OrderIntent(
+        ts_event=0, strategy_id="s", instrument="EUR_USD", side=Side.BUY, quantity=5e7
+    )
+    assert check_order(intent, 0.0, risk, TradingState.ACTIVE) is None
+
+
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path):
+    text = "risk:\n  max_order_quantity: 1000\n  max_order_quantity: 99999999\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "system.yaml", text))
+    assert info.value.line == 3
+    assert "max_order_quantity" in str(info.value)
+    assert "first at line 2, again at line 3" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["dangling", "directory", "fifo"])
+def test_a_file_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    import os
+
+    path = tmp_path / "system.yaml"
+    if kind == "dangling":
+        path.symlink_to(tmp_path / "missing.yaml")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.file == str(path)
+    assert {"dangling": "dangling", "directory": "directory", "fifo": "FIFO"}[kind] in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"log:\n  level: \xff\xfe\n", "not UTF-8"),
+        (b"\x00\x01\x02binary", "NUL"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deep"),
+        (b"".join(b"  " * i + b"k%d:\n" % i for i in range(5000)), "nested too deep"),
+    ],
+)
+def test_bad_encoding_binary_and_absurd_nesting_are_refused(tmp_path, content, problem):
+    (tmp_path / "system.yaml").write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert problem in str(info.value)

@@ -443,3 +443,19 @@ def test_the_quote_writer_counts_rows_across_calls_and_checks_order_between_them
 def test_columns_of_different_lengths_are_a_bug(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one length"):
         write_quotes(tmp_path, "EUR_USD", [JAN, JAN + 1], [1.0], [1.1, 1.2])
+
+
+def test_choose_series_names_what_the_store_holds_with_its_range(tmp_path):
+    from algotrading.data.parquet_store import choose_series
+
+    write_bars(tmp_path, "EUR_USD", MINUTE, **bars(10))
+    with pytest.raises(DataError) as info:
+        choose_series(tmp_path, "GBP_USD")
+    assert "no GBP_USD in the store; it holds: bars EUR_USD 60s 2024-01-01T00:00:00" in str(
+        info.value
+    )
+    with pytest.raises(DataError, match="no bars of 3600s and no quotes"):
+        choose_series(tmp_path, "EUR_USD", HOUR)
+    write_quotes(tmp_path, "EUR_USD", **quotes(50))
+    assert choose_series(tmp_path, "EUR_USD", HOUR).kind == "quotes"  # built from them
+    assert choose_series(tmp_path, "EUR_USD", MINUTE).kind == "bars"

@@ -113,3 +113,39 @@ def test_ensembles_combine_and_round_trip(tmp_path, data, method):
     loaded, _ = load_model(tmp_path / method)
     assert np.array_equal(loaded.predict(xv), p)
     assert metadata.kind == "ensemble"
+
+
+def test_a_model_records_what_it_was_trained_on_and_refuses_another_session(tmp_path, data):
+    from algotrading.models.persistence import content_hash, misfit
+
+    hour, second = 3600 * 10**9, 10**9
+    model = fitted(data)
+    metadata = save_model(
+        model,
+        tmp_path / "m",
+        features=("f0", "f1", "f2", "f3", "f4", "f5"),
+        feature_specs=("returns(1)",),
+        label="sign(forward_return(1))",
+        train_start="2024-01-01T00:00:00Z",
+        train_end="2024-06-01T00:00:00Z",
+        validation={},
+        instrument="EUR_USD",
+        bar_interval_ns=hour,
+    )
+    assert load_model(tmp_path / "m")[1] == metadata
+    assert misfit(metadata, ("EUR_USD",), hour, ()) is None
+    assert misfit(metadata, ("EUR_USD",), hour, ("returns(1)",)) is None
+    problem = misfit(metadata, ("EUR_USD",), second, ())
+    assert problem == (
+        f"model {metadata.model_id} was trained on EUR_USD 1h bars; this session trades "
+        "EUR_USD 1s bars"
+    )
+    assert "trained on EUR_USD 1h bars" in (misfit(metadata, ("GBP_USD",), hour, ()) or "")
+    assert "model.yaml names ['rsi(14)']" in (
+        misfit(metadata, ("EUR_USD",), hour, ("rsi(14)",)) or ""
+    )
+    # a model saved before these were recorded keeps its hash, and is not checked
+    old = save(model, tmp_path / "old")
+    files = [p.name for p in (tmp_path / "old").iterdir() if p.name != "model.json"]
+    assert content_hash(tmp_path / "old", files, old) == old.content_hash
+    assert misfit(old, ("GBP_USD",), second, ()) is None

@@ -72,12 +72,13 @@ def test_limits_with_sets_all_or_nothing():
     assert (new.max_order_quantity, new.max_open_orders) == (250.5, 3)
     assert isinstance(new.max_open_orders, int)
     assert new.price_collar == limits.price_collar
+    assert limits_with(limits, {"max_position_quantity": "0"}).max_position_quantity == 0
     for values, problem in (
         ({"max_open_orders": "2", "bogus": "1"}, "unknown risk limit 'bogus'"),
         ({"max_open_orders": "2.5"}, "max_open_orders: expected an integer"),
         ({"price_collar": "-0.1"}, "expected a number >= 0"),
         ({"price_collar": "inf"}, "expected a number >= 0"),
-        ({"max_position_quantity": "0"}, "expected a number > 0"),
+        ({"max_position_quantity": "nan"}, "expected a number >= 0 (0 turns it off)"),
         ({"rate_window_seconds": "0"}, "expected a number > 0"),
         ({"max_order_notional": "a lot"}, "expected a number"),
         ({}, "no limit named"),
