@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Annotated
 
 import msgspec
+
+from algotrading.bounded import MAX_AMOUNT, Fraction
+
+_Positive = Annotated[float, msgspec.Meta(gt=0, le=MAX_AMOUNT)]
 
 
 class AssetClass(enum.StrEnum):
@@ -23,13 +28,17 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     asset_class: AssetClass
     base: str
     quote: str
-    pip_size: float
-    price_precision: int
-    quantity_step: float = 1.0
-    min_quantity: float = 1.0
-    max_quantity: float = 100_000_000.0
-    margin_rate: float = 0.0333
+    pip_size: Annotated[float, msgspec.Meta(gt=0, le=1e6)]
+    price_precision: Annotated[int, msgspec.Meta(ge=0, le=10)]
+    quantity_step: _Positive = 1.0
+    min_quantity: _Positive = 1.0
+    max_quantity: _Positive = 100_000_000.0
+    margin_rate: Fraction = 0.0333  # (0, 1]
     calendar: str = "fx"
+
+    def __post_init__(self) -> None:
+        if self.min_quantity > self.max_quantity:
+            raise ValueError("min_quantity must be <= max_quantity")
 
     def round_price(self, price: float) -> float:
         return round(price, self.price_precision)

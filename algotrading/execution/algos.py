@@ -18,9 +18,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import msgspec
 
+from algotrading.bounded import Amount, OffAmount, Seconds
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.messages import OrderIntent, OrderType
 
@@ -29,10 +31,10 @@ ALGOS = ("none", "twap", "iceberg")
 
 class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     algo: str = "none"  # none | twap | iceberg
-    min_quantity: float = 0.0  # parents below this are sent as they are
-    twap_window_seconds: float = 300.0
-    twap_slices: int = 5
-    iceberg_max_child: float = 100_000.0
+    min_quantity: OffAmount = 0.0  # parents below this are sent as they are
+    twap_window_seconds: Seconds = 300.0
+    twap_slices: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5
+    iceberg_max_child: Amount = 100_000.0
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:

@@ -9,17 +9,20 @@ decided by the strategy at a bar's close like an entry.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
+from algotrading.bounded import OffCount, Pips
 from algotrading.data.instruments import InstrumentSpec
 
 
 class Distance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A price distance given one way: ``pips``, ``percent`` of the price, or ``atr`` multiples."""
 
-    pips: float = 0.0
-    percent: float = 0.0
-    atr: float = 0.0
+    pips: Pips = 0.0
+    percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+    atr: Annotated[float, msgspec.Meta(ge=0, le=1e6)] = 0.0
 
     def __post_init__(self) -> None:
         given = [v for v in (self.pips, self.percent, self.atr) if v != 0.0]
@@ -46,7 +49,7 @@ class ExitRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     take_profit: Distance | None = None
     trailing_stop: Distance | None = None
     # Close after this many bars in the position (0: no time stop).
-    time_stop_bars: int = 0
+    time_stop_bars: OffCount = 0
     # When the entry rule signals the other direction: True closes the position (and opens the
     # other way if that side is traded); False holds it until a price or time exit.
     signal_reversal: bool = True

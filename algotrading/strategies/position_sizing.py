@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from algotrading.bounded import Amount, Fraction, Multiple, UnitInterval
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.risk.sizing import (
     CappedKelly,
@@ -29,13 +30,13 @@ class Sizing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """
 
     kind: str = "fixed_units"
-    units: float = 10_000.0
-    fraction: float = 0.01
-    atr_multiple: float = 1.0
-    kelly_multiplier: float = 0.5
-    kelly_cap: float = 0.02
-    win_rate: float = 0.5
-    payoff: float = 1.0
+    units: Amount = 10_000.0
+    fraction: Fraction = 0.01
+    atr_multiple: Multiple = 1.0
+    kelly_multiplier: Multiple = 0.5
+    kelly_cap: Fraction = 0.02
+    win_rate: UnitInterval = 0.5
+    payoff: Multiple = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in SIZING_KINDS:

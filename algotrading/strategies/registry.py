@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from algotrading.bounded import Count
 from algotrading.data.instruments import InstrumentSpec
 from algotrading.errors import ConfigError
 from algotrading.strategies.breakout import Donchian, DonchianParams
@@ -28,7 +29,7 @@ class StrategySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     name: str = "sma_cross"
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     sides: Sides = Sides.BOTH
-    atr_period: int = 14
+    atr_period: Count = 14
     sizing: Sizing = Sizing()
     exits: ExitRules = ExitRules()
 
