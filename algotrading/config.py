@@ -577,7 +577,10 @@ def _non_finite(value: Any, depth: int) -> bool:
 def _validate(name: str, data: dict[str, Any], text: str, label: str) -> _Schema:
     config = validate_data(_SCHEMAS[name], data, text, label)
     for path, bounded in _BOUNDS_ELSEWHERE.get(name, {}).items():
-        value = _value_at(msgspec.to_builtins(config), path)
+        try:
+            value = _value_at(msgspec.to_builtins(config), path)
+        except TypeError:  # an optional section not given (None)
+            continue
         try:
             msgspec.convert(value, bounded, strict=True)
         except msgspec.ValidationError as exc:
@@ -600,8 +603,15 @@ _BOUNDS_ELSEWHERE: dict[str, dict[str, Any]] = {
         "admin.max_connections": Annotated[int, msgspec.Meta(ge=1, le=1_000_000)],
         "admin.max_line_bytes": Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)],
         "metrics.stuck_seconds": Seconds,
+        "metrics.port": Annotated[int, msgspec.Meta(ge=0, le=65535)],  # 0: any free port
         "systemd.watchdog_stuck_seconds": Seconds,
         "systemd.status_every_seconds": Seconds,
+        **{
+            f"feed.websocket.{key}_seconds": Seconds
+            for key in ("ping_interval", "ping_timeout", "stale_after", "open_timeout")
+            + ("close_timeout", "reconnect_initial", "reconnect_max")
+        },
+        "feed.websocket.seed": Seed,
     }
 }
 
@@ -620,6 +630,7 @@ def validate_data(schema: type[_S], data: dict[str, Any], text: str, label: str)
         match = _AT.match(str(exc))
         assert match is not None
         problem, path = match.group("problem"), (match.group("path") or "").lstrip(".")
+        path = _name_entry(schema, data, path)
         unknown = _UNKNOWN.match(problem)
         if unknown:
             path = f"{path}.{unknown.group('field')}".lstrip(".")
@@ -636,6 +647,26 @@ def validate_data(schema: type[_S], data: dict[str, Any], text: str, label: str)
         else:
             problem = problem[0].lower() + problem[1:]
         raise ConfigError(label, path, problem, _line_of(text, path)) from None
+
+
+def _name_entry(schema: type[msgspec.Struct], data: Any, path: str) -> str:
+    """``path`` with msgspec's ``[...]`` (an entry of a mapping) replaced by the first key
+    whose value the mapping's value type refuses (``venue.financing.EUR_USD.long``)."""
+    if "[...]" not in path:
+        return path
+    prefix, _, rest = path.partition("[...]")
+    mapping = _value_at(data, prefix) if prefix else data
+    node: Any = _field_type(schema, prefix.rsplit(".", 1)[0]) if "." in prefix else schema
+    fields = {f.name: f.type for f in msgspec.structs.fields(node)} if node else {}
+    kind = fields.get(prefix.rsplit(".", 1)[-1])
+    while getattr(kind, "__origin__", None) is not dict and hasattr(kind, "__args__"):
+        kind = next(a for a in kind.__args__ if a is not type(None))
+    for key, value in mapping.items() if isinstance(mapping, dict) and kind else ():
+        try:
+            msgspec.convert(value, kind.__args__[1], strict=True)  # type: ignore[union-attr]
+        except msgspec.ValidationError:
+            return _name_entry(schema, data, f"{prefix}.{key}{rest}")
+    return path
 
 
 def load_yaml_file(path: Path, schema: type[_S]) -> _S:

@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import msgspec
 
+from algotrading.bounded import MAX_AMOUNT, MAX_COUNT, MAX_SECONDS
 from algotrading.messages import OrderIntent, TradingState
 
 # Any float a limit may hold: finite (NaN would turn every comparison off, inf refuse nothing)
-_MAX = sys.float_info.max
-Limit = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]  # 0 turns it off
-Count = Annotated[int, msgspec.Meta(ge=0)]  # 0 turns it off
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=_MAX)]
+Limit = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]  # 0 turns it off
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # 0 turns it off
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

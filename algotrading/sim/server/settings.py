@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
-import yaml
 
 from algotrading.adapters.oanda.wire import HEARTBEAT_SECONDS, MAX_PRICES_PER_SECOND
-from algotrading.config import Config
+from algotrading.bounded import OffAmount, Seconds
+from algotrading.config import Config, load_yaml_file
 from algotrading.errors import ConfigError
 from algotrading.sim.server import DEFAULT_TOKEN, TOKEN_ENV
 
@@ -31,13 +32,13 @@ class AccountSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     id: str = ""  # "" = 101-001-0000001-00N, N its place in the list
     alias: str = ""
     currency: str = ""  # "" = system.yaml account.currency
-    balance: float = 0.0  # 0 = system.yaml account.initial_cash
+    balance: OffAmount = 0.0  # 0 = system.yaml account.initial_cash
 
 
 class ServerFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     accounts: list[AccountSettings] = msgspec.field(default_factory=list)
-    heartbeat_seconds: float = HEARTBEAT_SECONDS
-    history_hours: float = 0.0
+    heartbeat_seconds: Seconds = HEARTBEAT_SECONDS
+    history_hours: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 0.0  # 0 = none
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,10 @@ def load_server_file(config_dir: str | Path | None) -> ServerFile:
     if config_dir is None:
         return ServerFile()
     path = Path(config_dir) / SERVER_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):  # a dangling link, a directory or a FIFO is refused
         return ServerFile()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        parsed = msgspec.convert(data, ServerFile)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "", f"not valid YAML ({exc})") from None
-    except msgspec.ValidationError as exc:
-        raise ConfigError(str(path), "", str(exc)) from None
+    parsed = load_yaml_file(path, ServerFile)
     ids = [a.id for a in parsed.accounts if a.id]
     if len(ids) != len(set(ids)):
         raise ConfigError(str(path), "accounts", "account ids must be unique")
-    if parsed.heartbeat_seconds <= 0:
-        raise ConfigError(str(path), "heartbeat_seconds", "expected a number > 0")
     return parsed
