@@ -608,8 +608,10 @@ _BOUNDS_ELSEWHERE: dict[str, dict[str, Any]] = {
         "systemd.status_every_seconds": Seconds,
         **{
             f"feed.websocket.{key}_seconds": Seconds
-            for key in ("ping_interval", "ping_timeout", "stale_after", "open_timeout")
-            + ("close_timeout", "reconnect_initial", "reconnect_max")
+            for key in (
+                *("ping_interval", "ping_timeout", "stale_after", "open_timeout"),
+                *("close_timeout", "reconnect_initial", "reconnect_max"),
+            )
         },
         "feed.websocket.seed": Seed,
     }
