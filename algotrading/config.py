@@ -660,12 +660,12 @@ def _name_entry(schema: type[msgspec.Struct], data: Any, path: str) -> str:
     mapping = _value_at(data, prefix) if prefix else data
     node: Any = _field_type(schema, prefix.rsplit(".", 1)[0]) if "." in prefix else schema
     fields = {f.name: f.type for f in msgspec.structs.fields(node)} if node else {}
-    kind = fields.get(prefix.rsplit(".", 1)[-1])
+    kind: Any = fields.get(prefix.rsplit(".", 1)[-1])
     while getattr(kind, "__origin__", None) is not dict and hasattr(kind, "__args__"):
         kind = next(a for a in kind.__args__ if a is not type(None))
     for key, value in mapping.items() if isinstance(mapping, dict) and kind else ():
         try:
-            msgspec.convert(value, kind.__args__[1], strict=True)  # type: ignore[union-attr]
+            msgspec.convert(value, kind.__args__[1], strict=True)
         except msgspec.ValidationError:
             return _name_entry(schema, data, f"{prefix}.{key}{rest}")
     return path
