@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from algotrading.adapters.csv_bars import read_bars
-from algotrading.cli_args import non_empty, seconds_ns
+from algotrading.cli_args import non_empty, output_dir, seconds_ns
 from algotrading.data.parquet_store import QuoteWriter, available, interval_name, write_bars
 from algotrading.data.quotes_csv import iter_quote_chunks_csv
 from algotrading.errors import AlgotradingError, DataError
@@ -141,6 +141,7 @@ def run_data_command(args: argparse.Namespace) -> int:
     if args.data_command == "convert":
         if args.kind == "quotes" and args.interval is not None:
             raise AlgotradingError("--interval is for bars; quotes have none")
+        output_dir("--out", args.out)
         started = time.perf_counter()
         summary = convert_csv(
             args.csv,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from algotrading.cli_args import non_empty, non_negative_float, port, positive_float
+from algotrading.cli_args import non_empty, non_negative_float, output_dir, port, positive_float
 from algotrading.sim.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TOKEN, TOKEN_ENV
 
 # connections the kernel queues before the server accepts them (aiohttp's default is 128,
@@ -93,6 +93,7 @@ def run_sim_exchange_command(args: argparse.Namespace) -> int:
     history = args.history_hours if args.history_hours is not None else server_file.history_hours
     if history < 0:
         raise ConfigError("--history-hours", "", "expected a number >= 0")
+    output_dir("--state-dir", args.state_dir)
     settings = ServerSettings(
         config=config,
         state_dir=Path(args.state_dir),
