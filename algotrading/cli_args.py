@@ -13,7 +13,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -193,3 +193,7 @@ def output_dir(flag: str, text: str) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(flag, text, "the directory is not writable")
     return path
+
+
+#: What every check above is: text in, the value out, ``ArgumentTypeError`` for bad text.
+Check = Callable[[str], Any]
