@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from algotrading import __version__
+from algotrading.cli_args import (
+    OneLineParser,
+    UniqueKeys,
+    key_value,
+    non_empty,
+    output_dir,
+    positive_float,
+    seconds_ns,
+    utc_time,
+)
 from algotrading.errors import AlgotradingError, ConfigError
 
 if TYPE_CHECKING:
@@ -31,16 +41,6 @@ EXIT_BAD_INPUT = 2
 OWN_COMMANDS = frozenset({"run", "backtest", "backup", "replay"})
 
 
-def _params(pairs: Sequence[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--param", pair, "expected KEY=VALUE, e.g. --param fast=10")
-        params[key.strip()] = value.strip()
-    return params
-
-
 def _command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names (the top-level parser has no option that takes a value)."""
     return next((arg for arg in argv if not arg.startswith("-")), None)
@@ -49,7 +49,7 @@ def _command(argv: Sequence[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command``, one of :data:`OWN_COMMANDS`, only the
     parsers this module defines (that command's parser is the same)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="algotrading",
         description="A live-trading daemon for forex and index CFDs: backtest, paper and live "
         "trading through one supervised actor graph.",
@@ -66,12 +66,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--config",
+        type=non_empty,
         metavar="DIR",
         help="directory with system.yaml, market.yaml, "
         "model.yaml (each optional; keys not given keep their defaults)",
     )
     run.add_argument(
         "--state-dir",
+        type=non_empty,
         metavar="DIR",
         default="state",
         help="where the daemon keeps its database and recordings (default: ./state)",
@@ -79,12 +81,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--duration",
         metavar="SECONDS",
-        type=float,
+        type=positive_float,
         help="stop after this many seconds (default: run until stopped)",
     )
     run.add_argument(
         "--speed",
-        type=float,
+        type=positive_float,
         metavar="X",
         help="replay speed of the data feed: 1 = real time, 60 = a minute per "
         "second (default: feed.speed of system.yaml)",
@@ -107,6 +109,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     bt.add_argument(
         "--data",
+        type=non_empty,
         metavar="PATH",
         help="CSV of OHLCV bars, or a history store directory made by 'algotrading data "
         "convert' (bars, or quotes built into bars of --interval; default: synthetic)",
@@ -114,27 +117,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     bt.add_argument(
         "--interval",
         metavar="SECONDS",
-        type=float,
+        type=seconds_ns,
         help="bar size: of the stored bars to read, or to build from stored quotes "
         "(default: the stored bars' size, or market.yaml's bar_interval for quotes)",
     )
-    bt.add_argument("--start", metavar="TIME", help="first time to use (ISO-8601, UTC)")
-    bt.add_argument("--end", metavar="TIME", help="time to stop before (ISO-8601, UTC)")
-    bt.add_argument("--strategy", metavar="NAME", help="strategy name (default: system.yaml's)")
+    bt.add_argument(
+        "--start", metavar="TIME", type=utc_time, help="first time to use (ISO-8601, UTC)"
+    )
+    bt.add_argument(
+        "--end", metavar="TIME", type=utc_time, help="time to stop before (ISO-8601, UTC)"
+    )
+    bt.add_argument(
+        "--strategy", type=non_empty, metavar="NAME", help="strategy name (default: system.yaml's)"
+    )
     bt.add_argument(
         "--param",
         metavar="KEY=VALUE",
-        action="append",
-        default=[],
+        type=key_value,
+        action=UniqueKeys,
+        default={},
         help="strategy parameter, repeatable: --param fast=10 --param slow=30",
     )
     bt.add_argument(
         "--instrument",
+        type=non_empty,
         metavar="SYMBOL",
         help="instrument of the data, e.g. EUR_USD (default: from the file name)",
     )
-    bt.add_argument("--config", metavar="DIR", help="configuration directory")
-    bt.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    bt.add_argument("--config", type=non_empty, metavar="DIR", help="configuration directory")
+    bt.add_argument("--out", type=non_empty, metavar="DIR", required=True, help="output directory")
     bt.add_argument(
         "--log-level",
         default="warning",
@@ -149,8 +160,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "running daemon is not stopped or locked out), checked for integrity before it "
         "replaces --out.",
     )
-    backup.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
-    backup.add_argument("--out", metavar="FILE", required=True, help="where the copy goes")
+    backup.add_argument(
+        "--state-dir", type=non_empty, metavar="DIR", default="state", help="default: ./state"
+    )
+    backup.add_argument(
+        "--out", type=non_empty, metavar="FILE", required=True, help="where the copy goes"
+    )
     replay = sub.add_parser(
         "replay",
         help="run a recorded paper/live session back through the same actors",
@@ -163,11 +178,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "session",
+        type=non_empty,
         metavar="SESSION",
         help="session id, 'latest', or the directory of an export (algotrading export)",
     )
-    replay.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
-    replay.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    replay.add_argument(
+        "--state-dir", type=non_empty, metavar="DIR", default="state", help="default: ./state"
+    )
+    replay.add_argument(
+        "--out", type=non_empty, metavar="DIR", required=True, help="output directory"
+    )
     if command in OWN_COMMANDS:
         return parser
     from algotrading.backtest.sweep_cli import add_sweep_parser
@@ -207,15 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_sim_exchange_command(args)
         if args.command == "backup":
-            from algotrading.daemon.app import DB_NAME
-            from algotrading.state.private import private_umask
-            from algotrading.state.store import backup_database
-
-            private_umask()
-
-            copied = backup_database(Path(args.state_dir) / DB_NAME, Path(args.out))
-            print(f"{args.out}: {copied} journal records, integrity ok")
-            return 0
+            return _backup(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "ctl":
@@ -246,6 +258,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _backup(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from algotrading.daemon.app import DB_NAME
+    from algotrading.state.private import private_umask
+    from algotrading.state.store import backup_database
+
+    private_umask()
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError("--out", args.out, "is a directory; expected the copy's file name")
+    try:
+        copied = backup_database(Path(args.state_dir) / DB_NAME, out)
+    except (OSError, sqlite3.Error) as exc:  # a missing, read-only or file parent of --out
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError("--out", args.out, f"cannot write the copy: {reason}") from None
+    print(f"{args.out}: {copied} journal records, integrity ok")
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     from algotrading.daemon.app import DB_NAME
     from algotrading.daemon.replay import replay_session
@@ -257,8 +289,7 @@ def _replay(args: argparse.Namespace) -> int:
     exported = (Path(args.session) / "session.json").is_file()
     if not exported and not db.is_file():
         raise AlgotradingError(f"{db}: no state database here")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir("--out", args.out)
     result = run_loop(replay_session(db, args.session, out))
     for name, actor in result.actors.items():
         print(
@@ -301,7 +332,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from algotrading.strategies.registry import build_strategy
 
     config = _setup(args.config, args.log_level)
-    params = _params(args.param)
+    params = dict(args.param)
     name = args.strategy or config.system.strategy.name
     base = dict(config.system.strategy.params) if name == config.system.strategy.name else {}
     if name == "ml_signal" and config.model.model.kind == "none":
@@ -325,9 +356,7 @@ def _backtest(args: argparse.Namespace) -> int:
     end_ns = _time_arg("--end", args.end)
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise ConfigError("--start", args.start, f"is not before --end {args.end}")
-    interval_arg = round(args.interval * 1e9) if args.interval else None
-    if interval_arg is not None and interval_arg <= 0:
-        raise ConfigError("--interval", str(args.interval), "expected a number of seconds > 0")
+    interval_arg: int | None = args.interval
     unit = "bars"
     if args.data and Path(args.data).is_dir():
         bars, symbol, interval, total, unit = _stored_history(
@@ -364,8 +393,8 @@ def _backtest(args: argparse.Namespace) -> int:
         bars = _window(iter(bars_list), start_ns, end_ns)
         total = len(bars_list)
     spec = config.instrument(symbol)
+    out = output_dir("--out", args.out)
     started = time.perf_counter()
-    out = Path(args.out)
     result = run_loop(
         run_backtest(
             bars,
@@ -489,10 +518,6 @@ def _run(args: argparse.Namespace) -> int:
     environment = secret_environment()
     add_secrets(environment.get(name, "") for name in SECRET_ENV.values())  # masked in logs
     check_alerts_config(config.system.alerts, environment)  # before anything trades
-    if args.speed is not None and args.speed <= 0:
-        raise ConfigError("--speed", "", "expected a number > 0")
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError("--duration", "", "expected a number of seconds > 0")
     if args.fresh_state:
         from algotrading.daemon.app import DB_NAME
         from algotrading.state.venue_binding import set_aside

@@ -50,6 +50,9 @@ def _grid_values(key: str, text: str) -> list[Any]:
     if ":" in text and "," not in text:
         return _grid_range(key, text)
     values = [_scalar(token.strip()) for token in text.split(",")]
+    for value in values:
+        if isinstance(value, str) and _is_number(value):
+            raise ConfigError("--grid", key, f"{value!r} is not a finite number")
     if "" in values:
         raise ConfigError("--grid", key, f"empty value in {text!r}")
     if len(set(values)) != len(values):
@@ -74,6 +77,14 @@ def _grid_range(key: str, text: str) -> list[Any]:
     if (stop - start) // step >= MAX_SETS:
         raise ConfigError("--grid", key, f"range {text!r} has more than {MAX_SETS} values")
     return list(range(start, stop + 1, step))
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _scalar(token: str) -> int | float | str:

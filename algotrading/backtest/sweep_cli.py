@@ -6,7 +6,6 @@ import argparse
 import importlib.util
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from algotrading.backtest.sweep import (
@@ -35,6 +34,7 @@ from algotrading.backtest.walk_forward import (
     walk_forward_report,
     write_walk_forward_csv,
 )
+from algotrading.cli_args import non_empty, non_negative_int, output_dir, positive_int
 from algotrading.errors import ConfigError
 
 TOP = 10
@@ -52,7 +52,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         "With --walk-forward K, choose the best set on each in-sample window and report it "
         "on the out-of-sample window that follows, in walk_forward.csv and sweep.json.",
     )
-    sweep.add_argument("--strategy", metavar="NAME", help="strategy name (default: system.yaml's)")
+    sweep.add_argument(
+        "--strategy", type=non_empty, metavar="NAME", help="strategy name (default: system.yaml's)"
+    )
     sweep.add_argument(
         "--grid",
         metavar="KEY=VALUES",
@@ -63,35 +65,42 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--trials",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="run N combinations drawn at random without replacement (default: all)",
     )
-    sweep.add_argument("--seed", type=int, default=0, help="seed of the --trials draw (default: 0)")
+    sweep.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the --trials draw (default: 0)"
+    )
     sweep.add_argument(
         "--data",
+        type=non_empty,
         metavar="PATH",
         help="CSV of OHLCV bars, or a history store directory (algotrading data convert); "
         "default: synthetic",
     )
     sweep.add_argument(
         "--instrument",
+        type=non_empty,
         metavar="SYMBOL",
         help="instrument of the data, e.g. EUR_USD (default: from the file name, or the "
         "store's one series)",
     )
-    sweep.add_argument("--config", metavar="DIR", help="configuration directory")
-    sweep.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    sweep.add_argument("--config", type=non_empty, metavar="DIR", help="configuration directory")
+    sweep.add_argument(
+        "--out", type=non_empty, metavar="DIR", required=True, help="output directory"
+    )
     where = sweep.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="processes of the local pool (default: one per CPU)",
     )
     where.add_argument("--serial", action="store_true", help="run in this process, one by one")
     where.add_argument(
         "--ray",
+        type=non_empty,
         metavar="ADDRESS",
         help="run on the Ray cluster at ADDRESS, or 'local' for a Ray instance started here "
         "(needs the ray extra; FILE and DIR must exist at the same paths on every node)",
@@ -104,7 +113,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--walk-forward",
-        type=int,
+        type=positive_int,
         metavar="K",
         help="walk-forward optimisation over K out-of-sample folds after a first in-sample "
         "window (the data cut into K+1 equal parts)",
@@ -129,8 +138,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     """Run ``algotrading sweep``; bad input raises ConfigError or DataError before any run."""
     sweep, history, folds = _plan(args)
     mode = "serial" if args.serial else "ray" if args.ray else "pool"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir("--out", args.out)
     started = time.perf_counter()
     print(_describe(sweep, history, folds is not None))
     with job_runner(mode, args.workers, args.ray) as run:

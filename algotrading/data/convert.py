@@ -18,8 +18,10 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from algotrading.adapters.csv_bars import read_bars
+from algotrading.cli_args import non_empty, output_dir, seconds_ns
 from algotrading.data.parquet_store import QuoteWriter, available, interval_name, write_bars
 from algotrading.data.quotes_csv import iter_quote_chunks_csv
 from algotrading.errors import AlgotradingError, DataError
@@ -79,22 +81,12 @@ def convert_csv(
 # --- command line ------------------------------------------------------------------------------
 
 
-def _seconds(text: str) -> int:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return round(seconds * NS)
-
-
 def add_data_commands(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Any,
 ) -> argparse.ArgumentParser:
     """Add ``data convert`` and ``data list`` to the main parser's subcommands; dispatch the
     parsed arguments (``args.command == "data"``) to :func:`run_data_command`."""
-    data = subparsers.add_parser(
+    data: argparse.ArgumentParser = subparsers.add_parser(
         "data",
         help="convert CSV history into the Parquet store, and list what it holds",
         description="Manage the history store: Parquet partitioned by instrument and month, "
@@ -110,20 +102,25 @@ def add_data_commands(
         "have), quotes added after what each month holds (refused if they are not after it); "
         "--replace replaces the months the file covers instead.",
     )
-    convert.add_argument("--csv", metavar="FILE", required=True, help="the CSV file")
-    convert.add_argument("--out", metavar="ROOT", required=True, help="the store's directory")
+    convert.add_argument(
+        "--csv", type=non_empty, metavar="FILE", required=True, help="the CSV file"
+    )
+    convert.add_argument(
+        "--out", type=non_empty, metavar="ROOT", required=True, help="the store's directory"
+    )
     convert.add_argument(
         "--kind", choices=("bars", "quotes"), default="bars", help="what the file holds (bars)"
     )
     convert.add_argument(
         "--instrument",
+        type=non_empty,
         metavar="SYMBOL",
         help="e.g. EUR_USD (default: from a symbol column or the file name)",
     )
     convert.add_argument(
         "--interval",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds_ns,
         help="bar interval (default: the most common gap between bars)",
     )
     convert.add_argument(
@@ -134,7 +131,7 @@ def add_data_commands(
     listing = actions.add_parser(
         "list", help="list the series in a store", description="List what a store holds."
     )
-    listing.add_argument("root", metavar="ROOT", help="the store's directory")
+    listing.add_argument("root", type=non_empty, metavar="ROOT", help="the store's directory")
     return data
 
 
@@ -144,6 +141,7 @@ def run_data_command(args: argparse.Namespace) -> int:
     if args.data_command == "convert":
         if args.kind == "quotes" and args.interval is not None:
             raise AlgotradingError("--interval is for bars; quotes have none")
+        output_dir("--out", args.out)
         started = time.perf_counter()
         summary = convert_csv(
             args.csv,

@@ -711,6 +711,8 @@ def choose_series(
     choice left open."""
     stored = available(root)
     series = [s for s in stored if instrument is None or s.instrument == instrument]
+    if not stored:
+        raise DataError(str(root), "not a history store, or an empty one: no series stored")
     if not series:
         raise DataError(
             str(root), f"no {instrument} in the store; it holds: {describe_series(stored)}"

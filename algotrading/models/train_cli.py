@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from algotrading.cli_args import non_empty, output_dir
+
 
 def add_train_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -17,17 +19,21 @@ def add_train_parser(sub: Any) -> None:
         "model in a registry. On the embedded defaults: LightGBM on the default features, "
         "predicting the sign of the next bar's return, on a year of synthetic hourly EUR_USD.",
     )
-    p.add_argument("--config", metavar="DIR", help="configuration directory")
+    p.add_argument("--config", type=non_empty, metavar="DIR", help="configuration directory")
     p.add_argument(
         "--data",
+        type=non_empty,
         metavar="PATH",
         help="CSV of OHLCV bars, or a history store directory (algotrading data convert); "
         "default: the synthetic history of --instrument",
     )
     p.add_argument(
-        "--instrument", metavar="SYMBOL", help="instrument of the data (default: from the name)"
+        "--instrument",
+        type=non_empty,
+        metavar="SYMBOL",
+        help="instrument of the data (default: from the name)",
     )
-    p.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    p.add_argument("--out", type=non_empty, metavar="DIR", required=True, help="output directory")
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (also off when not a tty)"
     )
@@ -47,6 +53,7 @@ def run_train_command(args: argparse.Namespace) -> int:
     config = load_config_cached(args.config)
     configure_logging(args.log_level, config.system.log.format)
     history = load_history(args.data, args.instrument, config)
+    output_dir("--out", args.out)
     summary = run_training(
         config,
         history.columns(),

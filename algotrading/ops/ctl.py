@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from algotrading.cli_args import non_empty, positive_float
 from algotrading.errors import AlgotradingError
 from algotrading.ops.admin.catalog import (
     COMMANDS,
@@ -55,19 +56,30 @@ def add_ctl_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     ctl.add_argument(
         "--socket",
+        type=non_empty,
         metavar="PATH",
         help="the admin socket (default: system.yaml's admin.socket, else STATE_DIR/admin.sock)",
     )
-    ctl.add_argument("--config", metavar="DIR", help="configuration directory, to find the socket")
+    ctl.add_argument(
+        "--config",
+        type=non_empty,
+        metavar="DIR",
+        help="configuration directory, to find the socket",
+    )
     ctl.add_argument(
         "--state-dir",
+        type=non_empty,
         metavar="DIR",
         default="state",
         help="the daemon's state directory (default: ./state)",
     )
     ctl.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
     ctl.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="seconds to wait (default: 10)"
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait (default: 10)",
     )
     ctl.add_argument("ctl_command", metavar="COMMAND", help="what to do (see below)")
     ctl.add_argument("ctl_args", nargs="*", metavar="ARGS", help="the command's arguments")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algotrading.cli_args import non_empty, non_negative_float, output_dir, positive_int
 from algotrading.errors import AlgotradingError
 from algotrading.state.export import SessionInfo, export_session, list_sessions
 from algotrading.state.retention import KEEP_SNAPSHOT_SETS, RetentionResult, compact
@@ -35,10 +36,12 @@ def add_state_commands(subparsers: Any) -> None:
     )
     _state_dir(export)
     which = export.add_mutually_exclusive_group()
-    which.add_argument("--session", metavar="ID", help="the session to export")
+    which.add_argument("--session", type=non_empty, metavar="ID", help="the session to export")
     which.add_argument("--all", action="store_true", help="every session")
     which.add_argument("--latest", action="store_true", help="the newest session (the default)")
-    export.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    export.add_argument(
+        "--out", type=non_empty, metavar="DIR", required=True, help="output directory"
+    )
 
     comp = subparsers.add_parser(
         "compact",
@@ -51,15 +54,15 @@ def add_state_commands(subparsers: Any) -> None:
     _state_dir(comp)
     comp.add_argument(
         "--keep-days",
-        type=float,
+        type=non_negative_float,
         metavar="N",
         required=True,
         help="keep the journal of sessions that ended within the last N days",
     )
-    comp.add_argument("--archive", metavar="DIR", help="default: STATE_DIR/archive")
+    comp.add_argument("--archive", type=non_empty, metavar="DIR", help="default: STATE_DIR/archive")
     comp.add_argument(
         "--keep-snapshots",
-        type=int,
+        type=positive_int,
         metavar="N",
         default=KEEP_SNAPSHOT_SETS,
         help=f"snapshot sets to keep, newest first (default: {KEEP_SNAPSHOT_SETS})",
@@ -79,7 +82,9 @@ def add_state_commands(subparsers: Any) -> None:
 
 
 def _state_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", metavar="DIR", default="state", help="default: ./state")
+    parser.add_argument(
+        "--state-dir", type=non_empty, metavar="DIR", default="state", help="default: ./state"
+    )
 
 
 def run_state_command(args: argparse.Namespace) -> int:
@@ -111,7 +116,7 @@ def _export(db: Path, args: argparse.Namespace) -> int:
         chosen = [args.session]
     else:
         chosen = [sessions[-1].session_id]
-    out = Path(args.out)
+    out = output_dir("--out", args.out)
     for session_id in chosen:
         target = out / session_id
         if target.resolve().parent != out.resolve():

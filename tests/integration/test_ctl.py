@@ -447,8 +447,9 @@ async def test_bad_usage_exits_2_and_sends_nothing(tmp_path):
     code, _, err = await ctl(missing, "status", "extra")
     assert code == 2
     assert "takes no arguments" in err
-    code, _, err = await ctl(missing, "--timeout", "0", "status")
-    assert code == 2
+    with pytest.raises(SystemExit) as refused:  # by the parser, before run_ctl_command
+        parse("--socket", str(missing), "--timeout", "0", "status")
+    assert refused.value.code == 2
     code, _, err = await ctl(missing, "status")
     assert code == 3
     assert err.strip() == f"algotrading ctl: no daemon listening on {missing}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from algotrading.cli_args import non_empty, non_negative_float, output_dir, port, positive_float
 from algotrading.sim.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TOKEN, TOKEN_ENV
 
 # connections the kernel queues before the server accepts them (aiohttp's default is 128,
@@ -30,12 +31,15 @@ def add_sim_exchange_parser(sub: Any) -> argparse.ArgumentParser:
         f"token from ${TOKEN_ENV} (default {DEFAULT_TOKEN!r}, for local use). Faults are "
         "switched at run time with POST/GET/DELETE /admin/faults. Stops on SIGTERM/SIGINT.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"(default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"(default {DEFAULT_PORT}; 0 = any free)"
+        "--host", type=non_empty, default=DEFAULT_HOST, help=f"(default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=port, default=DEFAULT_PORT, help=f"(default {DEFAULT_PORT}; 0 = any free)"
     )
     parser.add_argument(
         "--state-dir",
+        type=non_empty,
         metavar="DIR",
         default="sim-state",
         help="where the server keeps its SQLite file (default ./sim-state); a server started "
@@ -43,6 +47,7 @@ def add_sim_exchange_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
+        type=non_empty,
         metavar="FILE",
         action="append",
         default=[],
@@ -51,18 +56,19 @@ def add_sim_exchange_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
+        type=non_empty,
         metavar="DIR",
         help="directory with system.yaml, market.yaml and sim_exchange.yaml (accounts)",
     )
     parser.add_argument(
         "--speed",
-        type=float,
+        type=positive_float,
         metavar="X",
         help="data time per wall time: 1 = real time (default: feed.speed of system.yaml)",
     )
     parser.add_argument(
         "--history-hours",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="H",
         help="load the first H hours of data at once, as candle history (default 0)",
@@ -83,12 +89,11 @@ def run_sim_exchange_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.system.log.level, config.system.log.format)
-    if args.speed is not None and args.speed <= 0:
-        raise ConfigError("--speed", "", "expected a number > 0")
     server_file = load_server_file(args.config)
     history = args.history_hours if args.history_hours is not None else server_file.history_hours
     if history < 0:
         raise ConfigError("--history-hours", "", "expected a number >= 0")
+    output_dir("--state-dir", args.state_dir)
     settings = ServerSettings(
         config=config,
         state_dir=Path(args.state_dir),
