@@ -81,9 +81,23 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+class _Stderr:
+    """``sys.stderr`` as it is when a line is written, not when logging was configured (a
+    stream swapped since — a test's capture, a redirect — is not written to once closed)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog once for the process. ``fmt``: auto | json | console."""
-    out = stream if stream is not None else sys.stderr
+    out: Any = stream if stream is not None else _Stderr()
     console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any
     if console:
