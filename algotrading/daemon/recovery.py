@@ -67,44 +67,33 @@ class Recovered:
 
     def alerts(self) -> list[Alert]:
         """What the start-up reconciliation found, as alerts for the operator."""
-        now = time.time_ns()
-        out = []
+        found: list[tuple[AlertLevel, str, str]] = []
         if self.adopted or self.never_sent or self.ended:
-            out.append(
-                Alert(
-                    ts_event=now,
-                    level=AlertLevel.WARNING,
-                    code="reconciliation_orders",
-                    text=f"at the restart: {len(self.adopted)} orders of ours found at the venue "
-                    f"and adopted, {len(self.never_sent)} never arrived (marked never_sent), "
-                    f"{len(self.ended)} no longer worked by the venue (cancelled)",
-                    source="reconcile",
-                )
-            )
+            found.append((
+                AlertLevel.WARNING,
+                "reconciliation_orders",
+                f"at the restart: {len(self.adopted)} orders of ours found at the venue and "
+                f"adopted, {len(self.never_sent)} never arrived (marked never_sent), "
+                f"{len(self.ended)} no longer worked by the venue (cancelled)",
+            ))  # fmt: skip
         if self.fills:
-            out.append(
-                Alert(
-                    ts_event=now,
-                    level=AlertLevel.INFO,
-                    code="reconciliation_fills",
-                    text=f"{len(self.fills)} fills made at the venue while the daemon was down, "
-                    "recorded",
-                    source="reconcile",
-                )
-            )
+            found.append((
+                AlertLevel.INFO,
+                "reconciliation_fills",
+                f"{len(self.fills)} fills made at the venue while the daemon was down, recorded",
+            ))  # fmt: skip
         if self.differences:
-            text = "; ".join(d.describe() for d in self.differences)
-            out.append(
-                Alert(
-                    ts_event=now,
-                    level=AlertLevel.WARNING,
-                    code="reconciliation_difference",
-                    text=f"{text} (at the restart, venue transaction {self.cursor or '-'}; "
-                    "the venue's positions are taken as ours)",
-                    source="reconcile",
-                )
-            )
-        return out
+            found.append((
+                AlertLevel.WARNING,
+                "reconciliation_difference",
+                f"{'; '.join(d.describe() for d in self.differences)} (at the restart, venue "
+                f"transaction {self.cursor or '-'}; the venue's positions are taken as ours)",
+            ))  # fmt: skip
+        now = time.time_ns()
+        return [
+            Alert(ts_event=now, level=level, code=code, text=text, source="reconcile")
+            for level, code, text in found
+        ]
 
 
 class StoredOrders(Mapping[str, Order]):
