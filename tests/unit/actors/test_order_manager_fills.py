@@ -7,40 +7,14 @@ from __future__ import annotations
 import asyncio
 
 from algotrading.actors.order_manager import OrderManagerActor
-from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.execution.fill_book import FillBook, fill_terms
-from algotrading.messages import Alert, AlertLevel, Command, Fill, Message, Order, Position
-from algotrading.runtime.clock import VirtualClock
+from algotrading.messages import Alert, AlertLevel, Command, Fill, Position
+from tests.unit.actors.manager_harness import RecordingJournal, order_manager
 from tests.unit.state.samples import fill
 
 
-class _Journal:
-    def __init__(self) -> None:
-        self.appended: list[Message] = []
-
-    def append(self, msg: Message) -> int:
-        self.appended.append(msg)
-        return len(self.appended)
-
-    def write_ahead(self, order: Order) -> None:
-        pass
-
-
-def _manager(fills: FillBook | None = None) -> tuple[OrderManagerActor, list, _Journal]:
-    sent: list = []
-    journal = _Journal()
-
-    async def send(actor, msg) -> None:
-        sent.append(msg)
-
-    manager = OrderManagerActor(
-        id_prefix="t",
-        instruments={"EUR_USD": BUILTIN_INSTRUMENTS["EUR_USD"]},
-        journal=journal,
-        fills=fills,
-    )
-    manager.bind(send, VirtualClock())
-    return manager, sent, journal
+def _manager(fills: FillBook | None = None) -> tuple[OrderManagerActor, list, RecordingJournal]:
+    return order_manager(fills=fills)
 
 
 def test_a_fill_sent_again_is_booked_once():

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from algotrading.actors.order_manager import OrderManagerActor
-from algotrading.data.instruments import BUILTIN_INSTRUMENTS
 from algotrading.messages import (
     Alert,
     Fill,
@@ -19,36 +17,11 @@ from algotrading.messages import (
     VenueCursor,
     VenuePositions,
 )
-from algotrading.runtime.clock import VirtualClock
+from tests.unit.actors.manager_harness import order_manager
 
 
-class Journal:
-    def __init__(self) -> None:
-        self.records: list = []
-
-    def append(self, msg) -> int:
-        self.records.append(msg)
-        return len(self.records)
-
-    def write_ahead(self, order) -> None:
-        self.records.append(order)
-
-
-def _manager(**kwargs) -> tuple[OrderManagerActor, list, Journal]:
-    sent: list = []
-    journal = Journal()
-
-    async def send(actor, msg) -> None:
-        sent.append(msg)
-
-    manager = OrderManagerActor(
-        id_prefix="t",
-        instruments={"EUR_USD": BUILTIN_INSTRUMENTS["EUR_USD"]},
-        journal=journal,
-        **kwargs,
-    )
-    manager.bind(send, VirtualClock())
-    return manager, sent, journal
+def _manager(**kwargs):
+    return order_manager(**kwargs)
 
 
 def _fill(fill_id: str, cid: str, side: Side, qty: float) -> Fill:
@@ -88,7 +61,7 @@ def test_a_position_no_fill_explains_is_adopted_through_a_marked_entry():
     assert "EUR_USD: ours +1000, venue -1000" in alert.text
     (entry,) = [m for m in sent if isinstance(m, Fill)]
     assert (entry.side, entry.quantity, entry.strategy_id) == (Side.SELL, 2000.0, "reconciliation")
-    assert entry in journal.records
+    assert entry in journal.appended
     (position,) = [m for m in sent if isinstance(m, Position)]
     assert (position.quantity, position.avg_price) == (-1000.0, 1.2)
     assert manager.book["EUR_USD"].quantity == -1000.0
@@ -145,6 +118,6 @@ def test_the_cursor_is_journaled_behind_what_it_covers():
         )
 
     asyncio.run(run())
-    kinds = [type(r) for r in journal.records]
+    kinds = [type(r) for r in journal.appended]
     assert kinds == [Fill, Position, VenueCursor]
     assert manager.cursor == "12"
